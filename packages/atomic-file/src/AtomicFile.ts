@@ -1,0 +1,100 @@
+/**
+ * `AtomicFile`: replace a whole file so that every reader, and anyone after a
+ * crash or a power cut, sees either the old content or the new, never a mix.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { CleanupFailure, InvalidInput, WriteError } from "./AtomicFileError.js"
+import * as internal from "./internal/atomicFile.js"
+
+/**
+ * How much of the write survives a power cut once the call returns.
+ *
+ * - `"full"`: fsync the temporary file before the rename and the directory
+ *   after it: the new content is durable when the call succeeds.
+ * - `"file"`: fsync the file only: never torn, but the rename itself may be
+ *   lost in a power cut (the old content comes back).
+ * - `"none"`: no fsync: atomic for readers and across process crashes; after
+ *   a power cut the file may be old, new, or (on some file systems) empty.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Durability = "full" | "file" | "none"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WriteOptions {
+  /** Default `"full"`. */
+  readonly durability?: Durability
+  /**
+   * The new file's permission bits, applied with chmod (not masked by the
+   * umask). Default: the replaced file's mode, else 0o666 minus umask.
+   */
+  readonly mode?: number
+  /**
+   * `"follow"` (default): when the path is a symbolic link, replace the file
+   * it points to; the link stays. `"replace"`: replace the link itself with a
+   * regular file.
+   */
+  readonly symlinks?: "follow" | "replace"
+  /** Create missing parent directories. Default `true`. */
+  readonly createParents?: boolean
+}
+
+/**
+ * What `cleanupStale` did: the temporary files it removed, and those it kept
+ * because the process that writes them is still running.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CleanupReport {
+  readonly directory: string
+  readonly removed: ReadonlyArray<string>
+  readonly kept: ReadonlyArray<string>
+}
+
+/**
+ * The service. Needs `FileSystem` and `Path` from `@effect/platform`:
+ * provide `NodeContext.layer`, or a test `FileSystem`.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class AtomicFile extends Effect.Service<AtomicFile>()("@intent/atomic-file/AtomicFile", {
+  effect: internal.make
+}) {}
+
+/**
+ * The service's interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AtomicFileService {
+  /** Replaces `path` with `data`, atomically and (by default) durably. */
+  readonly writeFile: (path: string, data: Uint8Array, options?: WriteOptions) => Effect.Effect<void, WriteError>
+  /** Replaces `path` with the UTF-8 encoding of `data`. */
+  readonly writeFileString: (path: string, data: string, options?: WriteOptions) => Effect.Effect<void, WriteError>
+  /**
+   * Replaces `path` with the bytes of `stream`, one chunk in memory at a
+   * time. A failure of the stream fails the write with the stream's error and
+   * leaves the target unchanged.
+   */
+  readonly writeStream: <E, R>(
+    path: string,
+    stream: Stream.Stream<Uint8Array, E, R>,
+    options?: WriteOptions
+  ) => Effect.Effect<void, WriteError | E, R>
+  /** Removes the temporary files that crashed writers left in `directory`. */
+  readonly cleanupStale: (directory: string) => Effect.Effect<CleanupReport, InvalidInput | CleanupFailure>
+}
+
+// The service built by `make` must implement the documented interface.
+const _conforms: (service: AtomicFile) => AtomicFileService = (service) => service
+void _conforms

@@ -1,0 +1,8 @@
+/**
+ * @since 0.1.0
+ */
+export * as AtomicFile from "./AtomicFile.js"
+/**
+ * @since 0.1.0
+ */
+export * as AtomicFileError from "./AtomicFileError.js"

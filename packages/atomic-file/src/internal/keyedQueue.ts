@@ -1,0 +1,50 @@
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+
+/**
+ * Runs effects that share a key one at a time, in the order they were
+ * called; effects with different keys run in parallel.
+ *
+ * Effect's `Semaphore` is not used here: a fiber that calls `take` while
+ * permits are free takes one at once, even if others are queued, so it does
+ * not promise call order. Here each call, synchronously and before its first
+ * asynchronous step, puts its own `Deferred` at the tail of the key's chain
+ * and waits for the one before it: a strict FIFO.
+ */
+export interface KeyedQueue {
+  readonly run: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+export const makeKeyedQueue = (): KeyedQueue => {
+  const tails = new Map<string, Deferred.Deferred<void>>()
+
+  const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const mine = Deferred.unsafeMake<void>(FiberId.none)
+        const previous = tails.get(key)
+        tails.set(key, mine)
+        const release = Effect.suspend(() => {
+          if (tails.get(key) === mine) {
+            tails.delete(key)
+          }
+          return Deferred.succeed(mine, undefined)
+        })
+        if (previous === undefined) {
+          return Effect.ensuring(restore(self), release)
+        }
+        return restore(Deferred.await(previous)).pipe(
+          Effect.onInterrupt(() =>
+            // Interrupted while waiting: the ones queued after this call must
+            // still wait for the one before it, so pass the turn on when that
+            // one finishes.
+            Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), release))
+          ),
+          Effect.zipRight(Effect.ensuring(restore(self), release))
+        )
+      })
+    )
+
+  return { run }
+}

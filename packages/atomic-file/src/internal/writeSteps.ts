@@ -1,0 +1,459 @@
+/**
+ * The steps of the whole-file write, one function each, in the order the
+ * algorithm runs them:
+ *
+ * 1. `validatePath`     empty, whitespace-only or NUL → InvalidInput
+ * 2. `resolveTarget`    follow symbolic links, inspect the file replaced
+ * 3. `createParents`    missing parent directories (synced when durable)
+ * 4. `createTempFile`   exclusive create, mode 0o600, in the target's directory
+ * 5. `writeTemp`        every byte, short writes looped
+ * 6. `syncTemp`         fsync the temporary file
+ * 7. `applyModeAndOwner` the final mode, and the previous owner where allowed
+ * 8. `renameTemp`       the atomic step
+ * 9. `syncDirectory`    fsync the directory, so the rename survives a power cut
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type { PlatformError } from "@effect/platform/Error"
+import type * as Path from "@effect/platform/Path"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import {
+  CleanupFailure,
+  DirectoryCreationFailure,
+  DirectorySyncFailure,
+  FileErrorReason,
+  InvalidInput,
+  type Operation,
+  RenameFailure,
+  TargetResolutionFailure,
+  TempWriteFailure
+} from "../AtomicFileError.js"
+import { errorCode, reasonOf } from "./errno.js"
+import { effectiveIds, processId, umask } from "./processInfo.js"
+import { makeTempName } from "./tempName.js"
+
+/** What every step needs to know. */
+export interface WriteContext {
+  readonly fs: FileSystem.FileSystem
+  readonly path: Path.Path
+  readonly operation: Operation
+}
+
+/** The file to replace, after symbolic links are followed. */
+export interface Target {
+  /** absolute path of the file that is replaced */
+  readonly path: string
+  readonly directory: string
+  readonly base: string
+  /** the file replaced, if it exists and is not a link being replaced */
+  readonly existing: Option.Option<FileSystem.File.Info>
+}
+
+/** A temporary file being written; `committed` turns true once renamed. */
+export interface TempFile {
+  readonly path: string
+  readonly file: FileSystem.File
+  readonly fileScope: Scope.CloseableScope
+  committed: boolean
+}
+
+// Linux's limit on symbolic links followed in one lookup (MAXSYMLINKS).
+const MAX_SYMLINK_HOPS = 40
+const TEMP_NAME_ATTEMPTS = 8
+
+// -- 1 -----------------------------------------------------------------------
+
+export const validatePath = (operation: Operation, input: string): Effect.Effect<void, InvalidInput> => {
+  const problem = typeof input !== "string"
+    ? "the path is not a string"
+    : input.length === 0
+    ? "the path is empty"
+    : input.trim().length === 0
+    ? "the path is only whitespace"
+    : input.includes("\0")
+    ? "the path contains a NUL byte"
+    : undefined
+  return problem === undefined
+    ? Effect.void
+    : Effect.fail(new InvalidInput({ operation, path: String(input), message: problem }))
+}
+
+// -- 2 -----------------------------------------------------------------------
+
+/**
+ * Follows symbolic links one `readlink` at a time (so a dangling link's
+ * destination is still found, where `realpath` would fail), then `stat`s the
+ * file replaced. With `symlinks: "replace"` the link itself is the target and
+ * counts as absent: the new file gets the default mode.
+ */
+export const resolveTarget = (
+  ctx: WriteContext,
+  absolute: string,
+  symlinks: "follow" | "replace"
+): Effect.Effect<Target, TargetResolutionFailure> => {
+  const { fs, operation, path } = ctx
+  const fail = (at: string) => (error: PlatformError) =>
+    new TargetResolutionFailure({ operation, path: at, reason: reasonOf(error), cause: error })
+
+  const follow = (current: string, hops: number): Effect.Effect<readonly [string, boolean], TargetResolutionFailure> =>
+    fs.readLink(current).pipe(
+      Effect.matchEffect({
+        onSuccess: (link): Effect.Effect<readonly [string, boolean], TargetResolutionFailure> => {
+          if (symlinks === "replace") {
+            return Effect.succeed([current, true] as const)
+          }
+          if (hops >= MAX_SYMLINK_HOPS) {
+            return Effect.fail(
+              new TargetResolutionFailure({
+                operation,
+                path: current,
+                reason: FileErrorReason.Other({ code: "ELOOP", description: "too many levels of symbolic links" })
+              })
+            )
+          }
+          return follow(path.resolve(path.dirname(current), link), hops + 1)
+        },
+        onFailure: (error) => {
+          switch (errorCode(error)) {
+            case "EINVAL": // exists and is not a link
+            case "ENOENT": // does not exist yet
+            case "ENOTDIR": // a parent is not a directory: createParents reports it
+              return Effect.succeed([current, false] as const)
+            default:
+              return Effect.fail(fail(current)(error))
+          }
+        }
+      })
+    )
+
+  return Effect.flatMap(follow(absolute, 0), ([resolved, isLink]) => {
+    const target = (existing: Option.Option<FileSystem.File.Info>): Target => ({
+      path: resolved,
+      directory: path.dirname(resolved),
+      base: path.basename(resolved),
+      existing
+    })
+    if (isLink) {
+      return Effect.succeed(target(Option.none()))
+    }
+    return fs.stat(resolved).pipe(
+      Effect.matchEffect({
+        onSuccess: (info) =>
+          info.type === "Directory"
+            ? Effect.fail(
+              new TargetResolutionFailure({
+                operation,
+                path: resolved,
+                reason: FileErrorReason.IsDirectory({ code: "EISDIR" })
+              })
+            )
+            : Effect.succeed(target(Option.some(info))),
+        onFailure: (error) => {
+          const code = errorCode(error)
+          return code === "ENOENT" || code === "ENOTDIR"
+            ? Effect.succeed(target(Option.none()))
+            : Effect.fail(fail(resolved)(error))
+        }
+      })
+    )
+  })
+}
+
+// -- 3 -----------------------------------------------------------------------
+
+/**
+ * Creates `directory` and its missing ancestors, one level at a time, so it
+ * knows which ones it created. Tolerates a concurrent creator (EEXIST). When
+ * `durable`, syncs the parent of every directory it created, so that the new
+ * entries survive a power cut; the last one's own entry for the target is
+ * synced after the rename.
+ */
+export const createParents = (
+  ctx: WriteContext,
+  target: Target,
+  durable: boolean
+): Effect.Effect<ReadonlyArray<string>, DirectoryCreationFailure> => {
+  const { fs, operation, path } = ctx
+  const fail = (directory: string, reason: FileErrorReason, cause?: unknown) =>
+    new DirectoryCreationFailure({ operation, path: target.path, directory, reason, ...(cause ? { cause } : {}) })
+
+  const ensure = (directory: string): Effect.Effect<Array<string>, DirectoryCreationFailure> =>
+    fs.makeDirectory(directory).pipe(
+      Effect.as([directory]),
+      Effect.catchAll((error) => {
+        switch (errorCode(error)) {
+          case "EEXIST":
+            return fs.stat(directory).pipe(
+              Effect.mapError((cause) => fail(directory, reasonOf(cause), cause)),
+              Effect.flatMap((info) =>
+                info.type === "Directory"
+                  ? Effect.succeed([])
+                  : Effect.fail(fail(directory, FileErrorReason.NotDirectory({ code: "ENOTDIR" })))
+              )
+            )
+          case "ENOENT": {
+            const parent = path.dirname(directory)
+            if (parent === directory) {
+              return Effect.fail(fail(directory, reasonOf(error), error))
+            }
+            return Effect.flatMap(ensure(parent), (created) =>
+              Effect.map(ensure(directory), (more) => [...created, ...more]))
+          }
+          default:
+            return Effect.fail(fail(directory, reasonOf(error), error))
+        }
+      })
+    )
+
+  return Effect.tap(ensure(target.directory), (created) =>
+    durable
+      ? Effect.forEach(
+        created,
+        (directory) =>
+          Effect.mapError(
+            syncDirectoryRaw(fs, path.dirname(directory)),
+            (error) => fail(path.dirname(directory), reasonOf(error), error)
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+      : Effect.void)
+}
+
+// -- 4 -----------------------------------------------------------------------
+
+const closeQuietly = (scope: Scope.CloseableScope) =>
+  Effect.catchAllCause(Scope.close(scope, Exit.void), (cause) =>
+    Effect.logWarning("closing a temporary file failed", cause))
+
+/**
+ * Creates the temporary file with an exclusive create (`wx`) and mode 0o600,
+ * as a scoped resource: when the scope closes before the rename committed
+ * (failure, defect or interruption), the file is closed and removed. A
+ * failed removal is logged as a `CleanupFailure`; the primary error stays.
+ *
+ * A missing directory shows up here as ENOENT, so existing directories cost
+ * no extra call; the parents are created then and the create retried once.
+ */
+export const createTempFile = (
+  ctx: WriteContext,
+  target: Target,
+  options: { readonly createParents: boolean; readonly durable: boolean }
+): Effect.Effect<TempFile, TempWriteFailure | DirectoryCreationFailure, Scope.Scope> => {
+  const { fs, operation, path } = ctx
+
+  const attempt = (
+    tries: number,
+    parentsCreated: boolean
+  ): Effect.Effect<TempFile, TempWriteFailure | DirectoryCreationFailure> =>
+    Effect.suspend(() => {
+      const tempPath = path.join(target.directory, makeTempName(target.base, processId()))
+      return Effect.flatMap(Scope.make(), (fileScope) =>
+        fs.open(tempPath, { flag: "wx", mode: 0o600 }).pipe(
+          Scope.extend(fileScope),
+          Effect.map((file): TempFile => ({ path: tempPath, file, fileScope, committed: false })),
+          Effect.catchAll((error) =>
+            Effect.zipRight(
+              Scope.close(fileScope, Exit.void),
+              handleOpenError(error, tempPath, tries, parentsCreated)
+            )
+          )
+        ))
+    })
+
+  const handleOpenError = (
+    error: PlatformError,
+    tempPath: string,
+    tries: number,
+    parentsCreated: boolean
+  ): Effect.Effect<TempFile, TempWriteFailure | DirectoryCreationFailure> => {
+    switch (errorCode(error)) {
+      case "EEXIST":
+        if (tries + 1 < TEMP_NAME_ATTEMPTS) {
+          return attempt(tries + 1, parentsCreated)
+        }
+        break
+      case "ENOENT":
+        if (!options.createParents) {
+          return Effect.fail(
+            new DirectoryCreationFailure({
+              operation,
+              path: target.path,
+              directory: target.directory,
+              reason: reasonOf(error),
+              cause: error
+            })
+          )
+        }
+        if (!parentsCreated) {
+          return Effect.zipRight(createParents(ctx, target, options.durable), attempt(tries, true))
+        }
+        break
+      case "ENOTDIR":
+        return Effect.fail(
+          new DirectoryCreationFailure({
+            operation,
+            path: target.path,
+            directory: target.directory,
+            reason: reasonOf(error),
+            cause: error
+          })
+        )
+    }
+    return Effect.fail(new TempWriteFailure({ operation, path: target.path, tempPath, reason: reasonOf(error), cause: error }))
+  }
+
+  return Effect.acquireRelease(attempt(0, false), (temp) =>
+    temp.committed
+      ? Effect.void
+      : Effect.zipRight(
+        closeQuietly(temp.fileScope),
+        fs.remove(temp.path).pipe(
+          Effect.catchAll((error) =>
+            errorCode(error) === "ENOENT"
+              ? Effect.void
+              : Effect.logWarning(
+                new CleanupFailure({
+                  operation,
+                  path: target.path,
+                  tempPath: temp.path,
+                  reason: reasonOf(error),
+                  cause: error
+                })
+              )
+          )
+        )
+      ))
+}
+
+// -- 5, 6 --------------------------------------------------------------------
+
+const tempWriteFailure = (ctx: WriteContext, target: Target, temp: TempFile) => (error: PlatformError) =>
+  new TempWriteFailure({
+    operation: ctx.operation,
+    path: target.path,
+    tempPath: temp.path,
+    reason: reasonOf(error),
+    cause: error
+  })
+
+/** Writes all of `data` (the platform's `writeAll` loops over short writes). */
+export const writeTemp = (
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile,
+  data: Uint8Array
+): Effect.Effect<void, TempWriteFailure> =>
+  data.length === 0 ? Effect.void : Effect.mapError(temp.file.writeAll(data), tempWriteFailure(ctx, target, temp))
+
+/**
+ * Writes the stream chunk by chunk: memory holds one chunk at a time. The
+ * stream's own errors pass through unchanged.
+ */
+export const writeTempStream = <E, R>(
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile,
+  stream: Stream.Stream<Uint8Array, E, R>
+): Effect.Effect<void, TempWriteFailure | E, R> => {
+  const onError = tempWriteFailure(ctx, target, temp)
+  return Stream.runForEach(stream, (chunk) =>
+    chunk.length === 0 ? Effect.void : Effect.mapError(temp.file.writeAll(chunk), onError))
+}
+
+/** fsync, then close: the data is on disk before the name points at it. */
+export const syncTemp = (
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile,
+  sync: boolean
+): Effect.Effect<void, TempWriteFailure> =>
+  Effect.zipRight(
+    sync ? Effect.mapError(temp.file.sync, tempWriteFailure(ctx, target, temp)) : Effect.void,
+    closeQuietly(temp.fileScope)
+  )
+
+// -- 7 -----------------------------------------------------------------------
+
+/**
+ * The mode: the one asked for, else the replaced file's, else what a plain
+ * create gives (0o666 minus umask). The owner: the replaced file's, where the
+ * process may set it (EPERM is ignored: only root may give a file away).
+ * Calls that would change nothing are skipped.
+ */
+export const applyModeAndOwner = (
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile,
+  requestedMode: number | undefined
+): Effect.Effect<void, TempWriteFailure> => {
+  const { fs } = ctx
+  const mask = umask()
+  const createdMode = 0o600 & ~mask
+  const mode = requestedMode ?? Option.match(target.existing, {
+    onNone: () => 0o666 & ~mask,
+    onSome: (info) => info.mode & 0o7777
+  })
+  const chmod = mode === createdMode ? Effect.void : fs.chmod(temp.path, mode)
+
+  const ids = effectiveIds()
+  const owner = Option.flatMap(target.existing, (info) =>
+    Option.all([info.uid, info.gid]).pipe(
+      Option.filter(([uid, gid]) => ids === undefined || uid !== ids.uid || gid !== ids.gid)
+    ))
+  const chown = Option.match(owner, {
+    onNone: () => Effect.void,
+    onSome: ([uid, gid]) =>
+      fs.chown(temp.path, uid, gid).pipe(
+        Effect.catchAll((error) => errorCode(error) === "EPERM" ? Effect.void : Effect.fail(error))
+      )
+  })
+  // chown may clear set-user-ID and set-group-ID bits, so chmod comes last.
+  return Effect.mapError(Effect.zipRight(chown, chmod), tempWriteFailure(ctx, target, temp))
+}
+
+// -- 8 -----------------------------------------------------------------------
+
+/**
+ * The rename, uninterruptible so that the `committed` flag always matches
+ * what happened on disk: once set, the scope's release leaves the file alone.
+ */
+export const renameTemp = (
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile
+): Effect.Effect<void, RenameFailure> =>
+  Effect.uninterruptible(
+    ctx.fs.rename(temp.path, target.path).pipe(
+      Effect.tap(() => {
+        temp.committed = true
+      }),
+      Effect.mapError((error) =>
+        new RenameFailure({
+          operation: ctx.operation,
+          path: target.path,
+          tempPath: temp.path,
+          reason: reasonOf(error),
+          cause: error
+        })
+      )
+    )
+  )
+
+// -- 9 -----------------------------------------------------------------------
+
+const syncDirectoryRaw = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void, PlatformError> =>
+  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (handle) => handle.sync))
+
+/** fsync the directory, which makes the rename itself durable. */
+export const syncDirectory = (ctx: WriteContext, target: Target): Effect.Effect<void, DirectorySyncFailure> =>
+  Effect.mapError(syncDirectoryRaw(ctx.fs, target.directory), (error) =>
+    new DirectorySyncFailure({
+      operation: ctx.operation,
+      path: target.path,
+      directory: target.directory,
+      reason: reasonOf(error),
+      cause: error
+    }))
