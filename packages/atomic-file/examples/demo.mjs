@@ -1,9 +1,9 @@
 // A runnable example of the main job: replace a file atomically and durably,
 // then show what is on disk. Run it with `pnpm demo` from the repository root.
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { FileSystem } from "@effect/platform"
-import { Console, Effect, Stream } from "effect"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { AtomicFile, AtomicFileError } from "@intent/atomic-file"
+import { Console, Effect, Stream } from "effect"
 
 const program = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem

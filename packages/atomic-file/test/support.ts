@@ -2,10 +2,10 @@
  * Shared test support: layers, privileged helpers (tmpfs, dropping
  * privileges) and a FileSystem wrapper that fails chosen calls.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
-import { SystemError } from "@effect/platform/Error"
-import * as Path from "@effect/platform/Path"
 import { NodeContext, NodePath } from "@effect/platform-node"
+import { SystemError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { execFileSync } from "node:child_process"
@@ -113,3 +113,18 @@ export const wrappedFileSystem = (
   ).pipe(Layer.provide(NodeContext.layer))
   return Layer.provideMerge(AtomicFile.Default, Layer.merge(fsLayer, NodePath.layer))
 }
+
+/** A File that delegates to `file`, with some members replaced. */
+export const wrapFile = (file: FileSystem.File, overrides: Partial<FileSystem.File>): FileSystem.File => ({
+  [FileSystem.FileTypeId]: FileSystem.FileTypeId,
+  fd: file.fd,
+  stat: file.stat,
+  seek: (offset, from) => file.seek(offset, from),
+  sync: file.sync,
+  read: (buffer) => file.read(buffer),
+  readAlloc: (size) => file.readAlloc(size),
+  truncate: (length) => file.truncate(length),
+  write: (buffer) => file.write(buffer),
+  writeAll: (buffer) => file.writeAll(buffer),
+  ...overrides
+})

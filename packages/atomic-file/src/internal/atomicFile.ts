@@ -46,8 +46,10 @@ export const make = Effect.gen(function*() {
     return Effect.flatMap(Steps.validatePath(operation, input), () => {
       const absolute = path.resolve(input)
       return queue.run(absolute)(
-        Effect.flatMap(Steps.resolveTarget(ctx, absolute, options?.symlinks ?? "follow"), (target) =>
-          target.path === absolute ? steps(target) : queue.run(target.path)(steps(target)))
+        Effect.flatMap(
+          Steps.resolveTarget(ctx, absolute, options?.symlinks ?? "follow"),
+          (target) => target.path === absolute ? steps(target) : queue.run(target.path)(steps(target))
+        )
       )
     })
   }

@@ -2,7 +2,8 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import type { CleanupReport } from "../AtomicFile.js"
-import { CleanupFailure, InvalidInput } from "../AtomicFileError.js"
+import type { InvalidInput } from "../AtomicFileError.js"
+import { CleanupFailure } from "../AtomicFileError.js"
 import { errorCode, reasonOf } from "./errno.js"
 import { isProcessAlive } from "./processInfo.js"
 import { parseTempName } from "./tempName.js"
@@ -51,7 +52,9 @@ export const cleanupStale = (
       }
       const info = yield* fs.stat(file).pipe(
         Effect.map((info) => info.type),
-        Effect.catchAll((error) => errorCode(error) === "ENOENT" ? Effect.succeed("Gone" as const) : Effect.fail(fail(file)(error)))
+        Effect.catchAll((error) =>
+          errorCode(error) === "ENOENT" ? Effect.succeed("Gone" as const) : Effect.fail(fail(file)(error))
+        )
       )
       if (info !== "File") {
         continue

@@ -12,8 +12,8 @@
  * 8. `renameTemp`       the atomic step
  * 9. `syncDirectory`    fsync the directory, so the rename survives a power cut
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -199,8 +199,10 @@ export const createParents = (
             if (parent === directory) {
               return Effect.fail(fail(directory, reasonOf(error), error))
             }
-            return Effect.flatMap(ensure(parent), (created) =>
-              Effect.map(ensure(directory), (more) => [...created, ...more]))
+            return Effect.flatMap(
+              ensure(parent),
+              (created) => Effect.map(ensure(directory), (more) => [...created, ...more])
+            )
           }
           default:
             return Effect.fail(fail(directory, reasonOf(error), error))
@@ -225,8 +227,10 @@ export const createParents = (
 // -- 4 -----------------------------------------------------------------------
 
 const closeQuietly = (scope: Scope.CloseableScope) =>
-  Effect.catchAllCause(Scope.close(scope, Exit.void), (cause) =>
-    Effect.logWarning("closing a temporary file failed", cause))
+  Effect.catchAllCause(
+    Scope.close(scope, Exit.void),
+    (cause) => Effect.logWarning("closing a temporary file failed", cause)
+  )
 
 /**
  * Creates the temporary file with an exclusive create (`wx`) and mode 0o600,
@@ -302,7 +306,9 @@ export const createTempFile = (
           })
         )
     }
-    return Effect.fail(new TempWriteFailure({ operation, path: target.path, tempPath, reason: reasonOf(error), cause: error }))
+    return Effect.fail(
+      new TempWriteFailure({ operation, path: target.path, tempPath, reason: reasonOf(error), cause: error })
+    )
   }
 
   return Effect.acquireRelease(attempt(0, false), (temp) =>
@@ -359,8 +365,10 @@ export const writeTempStream = <E, R>(
   stream: Stream.Stream<Uint8Array, E, R>
 ): Effect.Effect<void, TempWriteFailure | E, R> => {
   const onError = tempWriteFailure(ctx, target, temp)
-  return Stream.runForEach(stream, (chunk) =>
-    chunk.length === 0 ? Effect.void : Effect.mapError(temp.file.writeAll(chunk), onError))
+  return Stream.runForEach(
+    stream,
+    (chunk) => chunk.length === 0 ? Effect.void : Effect.mapError(temp.file.writeAll(chunk), onError)
+  )
 }
 
 /** fsync, then close: the data is on disk before the name points at it. */
