@@ -21,6 +21,13 @@ import {
   tmpfsScoped
 } from "./support.js"
 
+if (!isRoot) {
+  console.warn(
+    "atomic-file: not root, so the owner, tmpfs disk-full and EACCES tests are skipped " +
+      "(they need chown, mount and seteuid); the ENOSPC and EPERM cases still run on a test FileSystem"
+  )
+}
+
 layer(LiveLayer)("AtomicFile on the real file system", (it) => {
   describe("successful writes", () => {
     it.scoped("creates a new file", () =>
@@ -224,12 +231,8 @@ layer(LiveLayer)("AtomicFile on the real file system", (it) => {
         expect((yield* fs.stat(`${dir}/g`)).mode & 0o7777).toBe(0o751)
       }))
 
-    it.scoped("keeps the existing file's owner (root only)", () =>
+    it.scoped.skipIf(!isRoot)("keeps the existing file's owner (root only)", () =>
       Effect.gen(function*() {
-        if (!isRoot) {
-          console.warn("skipped: keeping another user's ownership needs root (chown)")
-          return
-        }
         const atomic = yield* AtomicFile
         const fs = yield* FileSystem.FileSystem
         const dir = yield* tempDirectory
@@ -377,55 +380,53 @@ layer(LiveLayer)("AtomicFile on the real file system", (it) => {
         expect(yield* listTree(dir)).toEqual(["f"])
       }))
 
-    it.scoped("disk full on a real tmpfs: TempWriteFailure(DiskFull), target unchanged (root only)", () =>
-      Effect.gen(function*() {
-        if (!isRoot) {
-          console.warn("skipped: mounting a small tmpfs needs root; the ENOSPC case also runs on a test FileSystem")
-          return
-        }
-        const atomic = yield* AtomicFile
-        const mount = yield* tmpfsScoped("256k")
-        yield* atomic.writeFileString(`${mount}/f`, "old")
-        const error = yield* Effect.flip(atomic.writeFile(`${mount}/f`, new Uint8Array(1024 * 1024).fill(1)))
-        assert.strictEqual(error._tag, "TempWriteFailure")
-        if (error._tag === "TempWriteFailure") {
-          expect(error.reason).toMatchObject({ _tag: "DiskFull", code: "ENOSPC" })
-          expect(formatError(error)).toMatch(/disk full \(ENOSPC\); the target is unchanged/)
-        }
-        expect(yield* readText(`${mount}/f`)).toBe("old")
-        expect(yield* listTree(mount)).toEqual(["f"])
-        // the space came back: the next write succeeds
-        yield* atomic.writeFileString(`${mount}/f`, "new")
-        expect(yield* readText(`${mount}/f`)).toBe("new")
-      }))
+    it.scoped.skipIf(!isRoot)(
+      "disk full on a real tmpfs: TempWriteFailure(DiskFull), target unchanged (root only)",
+      () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const mount = yield* tmpfsScoped("256k")
+          yield* atomic.writeFileString(`${mount}/f`, "old")
+          const error = yield* Effect.flip(atomic.writeFile(`${mount}/f`, new Uint8Array(1024 * 1024).fill(1)))
+          assert.strictEqual(error._tag, "TempWriteFailure")
+          if (error._tag === "TempWriteFailure") {
+            expect(error.reason).toMatchObject({ _tag: "DiskFull", code: "ENOSPC" })
+            expect(formatError(error)).toMatch(/disk full \(ENOSPC\); the target is unchanged/)
+          }
+          expect(yield* readText(`${mount}/f`)).toBe("old")
+          expect(yield* listTree(mount)).toEqual(["f"])
+          // the space came back: the next write succeeds
+          yield* atomic.writeFileString(`${mount}/f`, "new")
+          expect(yield* readText(`${mount}/f`)).toBe("new")
+        })
+    )
 
-    it.scoped("permission denied as an unprivileged user: TempWriteFailure(PermissionDenied) (root only)", () =>
-      Effect.gen(function*() {
-        if (!isRoot) {
-          console.warn("skipped: dropping to another user needs root; run as root to test EACCES for real")
-          return
-        }
-        const atomic = yield* AtomicFile
-        const fs = yield* FileSystem.FileSystem
-        const dir = yield* tempDirectory
-        yield* fs.chmod(dir, 0o755)
-        yield* fs.makeDirectory(`${dir}/locked`, { mode: 0o755 })
-        yield* fs.writeFileString(`${dir}/locked/f`, "old")
-        yield* fs.chmod(`${dir}/locked/f`, 0o666)
-        const error = yield* asNobody(Effect.flip(atomic.writeFileString(`${dir}/locked/f`, "new")))
-        assert.strictEqual(error._tag, "TempWriteFailure")
-        if (error._tag === "TempWriteFailure") {
-          expect(error.reason).toMatchObject({ _tag: "PermissionDenied", code: "EACCES" })
-        }
-        // a missing parent under a directory nobody may write to
-        const nested = yield* asNobody(Effect.flip(atomic.writeFileString(`${dir}/locked/sub/f`, "new")))
-        assert.strictEqual(nested._tag, "DirectoryCreationFailure")
-        if (nested._tag === "DirectoryCreationFailure") {
-          expect(nested.reason._tag).toBe("PermissionDenied")
-        }
-        expect(yield* readText(`${dir}/locked/f`)).toBe("old")
-        expect(yield* listTree(dir)).toEqual(["locked", "locked/f"])
-      }))
+    it.scoped.skipIf(!isRoot)(
+      "permission denied as an unprivileged user: TempWriteFailure(PermissionDenied) (root only)",
+      () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* fs.chmod(dir, 0o755)
+          yield* fs.makeDirectory(`${dir}/locked`, { mode: 0o755 })
+          yield* fs.writeFileString(`${dir}/locked/f`, "old")
+          yield* fs.chmod(`${dir}/locked/f`, 0o666)
+          const error = yield* asNobody(Effect.flip(atomic.writeFileString(`${dir}/locked/f`, "new")))
+          assert.strictEqual(error._tag, "TempWriteFailure")
+          if (error._tag === "TempWriteFailure") {
+            expect(error.reason).toMatchObject({ _tag: "PermissionDenied", code: "EACCES" })
+          }
+          // a missing parent under a directory nobody may write to
+          const nested = yield* asNobody(Effect.flip(atomic.writeFileString(`${dir}/locked/sub/f`, "new")))
+          assert.strictEqual(nested._tag, "DirectoryCreationFailure")
+          if (nested._tag === "DirectoryCreationFailure") {
+            expect(nested.reason._tag).toBe("PermissionDenied")
+          }
+          expect(yield* readText(`${dir}/locked/f`)).toBe("old")
+          expect(yield* listTree(dir)).toEqual(["locked", "locked/f"])
+        })
+    )
   })
 
   describe("streams", () => {

@@ -212,6 +212,40 @@ describe("injected failures", () => {
   })
 })
 
+describe("per-path order", () => {
+  it.live("a slow earlier write never overtakes a later one: the last call's content ends on disk", () =>
+    withOldFile(
+      // the write of call i sleeps (10 - i) * 20 ms: unordered, call 1 would
+      // rename last and win
+      wrappedFileSystem((real) => ({
+        open: (path, options) =>
+          Effect.map(real.open(path, options), (file) =>
+            wrapFile(file, {
+              writeAll: (buffer) => {
+                const call = Number(new TextDecoder().decode(buffer).split(" ")[1])
+                return Effect.zipRight(Effect.sleep(`${(10 - call) * 20} millis`), file.writeAll(buffer))
+              }
+            }))
+      })),
+      (dir, atomic) =>
+        Effect.gen(function*() {
+          const order: Array<number> = []
+          yield* Effect.forEach(
+            Array.from({ length: 10 }, (_, i) => i + 1),
+            (i) =>
+              Effect.zipRight(
+                atomic.writeFileString(`${dir}/f`, `call ${i}`, { durability: "none" }),
+                Effect.sync(() => order.push(i))
+              ),
+            { concurrency: "unbounded", discard: true }
+          )
+          expect(order).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+          expect(yield* readText(`${dir}/f`)).toBe("call 10")
+          expect(yield* listTree(dir)).toEqual(["f"])
+        })
+    ))
+})
+
 describe("the sequence of file system calls", () => {
   /** Records the calls that matter for durability, with paths made relative. */
   const recorded = (durability: Durability, target: string) => {
