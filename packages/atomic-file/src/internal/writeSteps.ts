@@ -267,6 +267,18 @@ export const createTempFile = (
         ))
     })
 
+  // the target's directory is missing (createParents off) or is not one
+  const directoryFailure = (error: PlatformError) =>
+    Effect.fail(
+      new DirectoryCreationFailure({
+        operation,
+        path: target.path,
+        directory: target.directory,
+        reason: reasonOf(error),
+        cause: error
+      })
+    )
+
   const handleOpenError = (
     error: PlatformError,
     tempPath: string,
@@ -281,30 +293,14 @@ export const createTempFile = (
         break
       case "ENOENT":
         if (!options.createParents) {
-          return Effect.fail(
-            new DirectoryCreationFailure({
-              operation,
-              path: target.path,
-              directory: target.directory,
-              reason: reasonOf(error),
-              cause: error
-            })
-          )
+          return directoryFailure(error)
         }
         if (!parentsCreated) {
           return Effect.zipRight(createParents(ctx, target, options.durable), attempt(tries, true))
         }
         break
       case "ENOTDIR":
-        return Effect.fail(
-          new DirectoryCreationFailure({
-            operation,
-            path: target.path,
-            directory: target.directory,
-            reason: reasonOf(error),
-            cause: error
-          })
-        )
+        return directoryFailure(error)
     }
     return Effect.fail(
       new TempWriteFailure({ operation, path: target.path, tempPath, reason: reasonOf(error), cause: error })
