@@ -44,7 +44,7 @@ describe("injected failures", () => {
         open: (path, options) =>
           Effect.map(real.open(path, options), (file) =>
             isTemp(path)
-              ? wrapFile(file, { writeAll: () => Effect.fail(systemError("writeAll", "ENOSPC", path)) })
+              ? wrapFile(file, { write: () => Effect.fail(systemError("write", "ENOSPC", path)) })
               : file)
       })),
       (dir, atomic) =>
@@ -138,6 +138,50 @@ describe("injected failures", () => {
       ))
   }
 
+  it.effect("short writes are continued until every byte is written", () => {
+    let writes = 0
+    return withOldFile(
+      wrappedFileSystem((real) => ({
+        open: (path, options) =>
+          Effect.map(real.open(path, options), (file) =>
+            isTemp(path)
+              ? wrapFile(file, {
+                write: (buffer) => {
+                  writes++
+                  return file.write(buffer.subarray(0, 7))
+                }
+              })
+              : file)
+      })),
+      (dir, atomic) =>
+        Effect.gen(function*() {
+          const text = "0123456789".repeat(10) // 100 bytes: 15 writes of at most 7
+          yield* atomic.writeFileString(`${dir}/f`, text)
+          expect(yield* readText(`${dir}/f`)).toBe(text)
+          expect(writes).toBe(15)
+        })
+    )
+  })
+
+  it.effect("a write that makes no progress fails instead of looping", () =>
+    withOldFile(
+      wrappedFileSystem((real) => ({
+        open: (path, options) =>
+          Effect.map(real.open(path, options), (file) =>
+            isTemp(path) ? wrapFile(file, { write: () => Effect.succeed(FileSystem.Size(0)) }) : file)
+      })),
+      (dir, atomic) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(atomic.writeFileString(`${dir}/f`, "new"))
+          assert.strictEqual(error._tag, "TempWriteFailure")
+          if (error._tag === "TempWriteFailure") {
+            expect(error.reason._tag).toBe("IOError")
+          }
+          expect(yield* readText(`${dir}/f`)).toBe("old")
+          expect(yield* listTree(dir)).toEqual(["f"])
+        })
+    ))
+
   it.effect("a temp name that exists already (EEXIST) is retried under a new name", () => {
     let collisions = 0
     return withOldFile(
@@ -167,7 +211,7 @@ describe("injected failures", () => {
             real.open(path, options),
             (file) =>
               isTemp(path)
-                ? wrapFile(file, { writeAll: () => Effect.fail(systemError("writeAll", "EIO", path)) })
+                ? wrapFile(file, { write: () => Effect.fail(systemError("write", "EIO", path)) })
                 : file
           ),
         remove: (path) => Effect.fail(systemError("remove", "EACCES", path))
@@ -221,9 +265,9 @@ describe("per-path order", () => {
         open: (path, options) =>
           Effect.map(real.open(path, options), (file) =>
             wrapFile(file, {
-              writeAll: (buffer) => {
+              write: (buffer) => {
                 const call = Number(new TextDecoder().decode(buffer).split(" ")[1])
-                return Effect.zipRight(Effect.sleep(`${(10 - call) * 20} millis`), file.writeAll(buffer))
+                return Effect.zipRight(Effect.sleep(`${(10 - call) * 20} millis`), file.write(buffer))
               }
             }))
       })),
@@ -257,8 +301,8 @@ describe("the sequence of file system calls", () => {
         Effect.map(real.open(path, options), (file) => {
           calls.push(`open ${name(path)} ${options?.flag ?? "r"} ${options?.mode?.toString(8) ?? ""}`.trim())
           return wrapFile(file, {
-            writeAll: (buffer) =>
-              Effect.zipRight(Effect.sync(() => calls.push(`write ${name(path)}`)), file.writeAll(buffer)),
+            write: (buffer) =>
+              Effect.zipRight(Effect.sync(() => calls.push(`write ${name(path)}`)), file.write(buffer)),
             sync: Effect.zipRight(Effect.sync(() => calls.push(`fsync ${name(path)}`)), file.sync)
           })
         }),

@@ -12,7 +12,7 @@
  * 8. `renameTemp`       the atomic step
  * 9. `syncDirectory`    fsync the directory, so the rename survives a power cut
  */
-import type { PlatformError } from "@effect/platform/Error"
+import { type PlatformError, SystemError } from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
@@ -341,14 +341,37 @@ const tempWriteFailure = (ctx: WriteContext, target: Target, temp: TempFile) => 
     cause: error
   })
 
-/** Writes all of `data` (the platform's `writeAll` loops over short writes). */
+/**
+ * Writes all of `data`, looping over short writes itself rather than trusting
+ * every FileSystem's `writeAll` to do so. A write that makes no progress
+ * fails (EIO) instead of looping for ever.
+ */
+const writeFully = (file: FileSystem.File, data: Uint8Array): Effect.Effect<void, PlatformError> =>
+  data.length === 0 ? Effect.void : Effect.flatMap(file.write(data), (written) => {
+    const count = Number(written)
+    return count <= 0
+      ? Effect.fail(
+        new SystemError({
+          module: "FileSystem",
+          method: "write",
+          reason: "WriteZero",
+          pathOrDescriptor: file.fd,
+          description: "write made no progress"
+        })
+      )
+      : count >= data.length
+      ? Effect.void
+      : writeFully(file, data.subarray(count))
+  })
+
+/** Writes all of `data` into the temporary file. */
 export const writeTemp = (
   ctx: WriteContext,
   target: Target,
   temp: TempFile,
   data: Uint8Array
 ): Effect.Effect<void, TempWriteFailure> =>
-  data.length === 0 ? Effect.void : Effect.mapError(temp.file.writeAll(data), tempWriteFailure(ctx, target, temp))
+  Effect.mapError(writeFully(temp.file, data), tempWriteFailure(ctx, target, temp))
 
 /**
  * Writes the stream chunk by chunk: memory holds one chunk at a time. The
@@ -363,7 +386,7 @@ export const writeTempStream = <E, R>(
   const onError = tempWriteFailure(ctx, target, temp)
   return Stream.runForEach(
     stream,
-    (chunk) => chunk.length === 0 ? Effect.void : Effect.mapError(temp.file.writeAll(chunk), onError)
+    (chunk) => Effect.mapError(writeFully(temp.file, chunk), onError)
   )
 }
 
