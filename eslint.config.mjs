@@ -5,7 +5,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/build/**", "**/node_modules/**", "**/*.md"] },
+  { ignores: ["**/dist/**", "**/build/**", "**/node_modules/**", "**/*.md", ".pnpmfile.cjs"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

@@ -4,9 +4,23 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { CleanupFailure, InvalidInput, WriteError } from "./AtomicFileError.js"
+import type {
+  AppendFailure,
+  CleanupFailure,
+  DirectoryCreationFailure,
+  DirectorySyncFailure,
+  FileTooLarge,
+  InvalidInput,
+  LockError,
+  ReadFailure,
+  TargetResolutionFailure,
+  WriteError
+} from "./AtomicFileError.js"
+import * as FileLock from "./FileLock.js"
 import * as internal from "./internal/atomicFile.js"
 
 /**
@@ -47,6 +61,42 @@ export interface WriteOptions {
 }
 
 /**
+ * Options of `update`: those of a write, plus the lock's timeout and a bound
+ * on the size of the current content read into memory.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpdateOptions extends WriteOptions {
+  /** How long to wait for the cross-process lock. Default 30 seconds. */
+  readonly lockTimeout?: Duration.DurationInput
+  /** Fail with `FileTooLarge` rather than read a larger file. Default: no bound. */
+  readonly maxBytes?: number
+}
+
+/**
+ * Options of `append`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendOptions {
+  /**
+   * `"full"` (default): fsync the file, and its directory when the call
+   * created it. `"file"`: fsync the file. `"none"`: no fsync.
+   */
+  readonly durability?: Durability
+  /** The mode of a file the call creates (set with chmod). Default 0o666 minus umask. */
+  readonly mode?: number
+  /** Default `"follow"`; `"replace"` would append to the link itself, so it is treated as follow. */
+  readonly symlinks?: "follow" | "replace"
+  /** Create missing parent directories. Default `true`. */
+  readonly createParents?: boolean
+  /** How long to wait for the cross-process lock. Default 30 seconds. */
+  readonly lockTimeout?: Duration.DurationInput
+}
+
+/**
  * What `cleanupStale` did: the temporary files it removed, and those it kept
  * because the process that writes them is still running.
  *
@@ -67,7 +117,8 @@ export interface CleanupReport {
  * @category services
  */
 export class AtomicFile extends Effect.Service<AtomicFile>()("@intent/atomic-file/AtomicFile", {
-  effect: internal.make
+  effect: internal.make,
+  dependencies: [FileLock.layer]
 }) {}
 
 /**
@@ -91,6 +142,31 @@ export interface AtomicFileService {
     stream: Stream.Stream<Uint8Array, E, R>,
     options?: WriteOptions
   ) => Effect.Effect<void, WriteError | E, R>
+  /**
+   * Atomic read-modify-write: in the path's turn and under the cross-process
+   * `FileLock`, reads the current content (`None` when the file does not
+   * exist), runs `f`, and replaces the file with its result by the whole-file
+   * algorithm. Returns what was written. No update by another fiber or
+   * process that also uses `update` or `append` is lost.
+   */
+  readonly update: <E, R>(
+    path: string,
+    f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array, E, R>,
+    options?: UpdateOptions
+  ) => Effect.Effect<Uint8Array, WriteError | ReadFailure | FileTooLarge | LockError | E, R>
+  /**
+   * Appends one record and a newline in a single write, in the path's turn
+   * and under the cross-process `FileLock`. A last line without a newline is
+   * terminated first, never cut. The record must not contain a newline.
+   */
+  readonly append: (
+    path: string,
+    record: Uint8Array | string,
+    options?: AppendOptions
+  ) => Effect.Effect<
+    void,
+    InvalidInput | TargetResolutionFailure | DirectoryCreationFailure | DirectorySyncFailure | AppendFailure | LockError
+  >
   /** Removes the temporary files that crashed writers left in `directory`. */
   readonly cleanupStale: (directory: string) => Effect.Effect<CleanupReport, InvalidInput | CleanupFailure>
 }

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 
 /**
  * Why a file system call failed, mapped from the operating system's error
@@ -52,7 +53,14 @@ export const FileErrorReason = Data.taggedEnum<FileErrorReason>()
  * @since 0.1.0
  * @category models
  */
-export type Operation = "writeFile" | "writeFileString" | "writeStream" | "cleanupStale"
+export type Operation =
+  | "writeFile"
+  | "writeFileString"
+  | "writeStream"
+  | "update"
+  | "append"
+  | "cleanupStale"
+  | "lock"
 
 /**
  * The path is empty, only whitespace, or contains a NUL byte. Nothing was
@@ -161,6 +169,87 @@ export class CleanupFailure extends Data.TaggedError("CleanupFailure")<{
 }> {}
 
 /**
+ * Reading the current content for `update` failed. The target is unchanged.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReadFailure extends Data.TaggedError("ReadFailure")<{
+  readonly operation: Operation
+  readonly path: string
+  readonly reason: FileErrorReason
+  readonly cause?: unknown
+}> {}
+
+/**
+ * The file is larger than the `maxBytes` the caller allowed to read into
+ * memory. The target is unchanged.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
+  readonly operation: Operation
+  readonly path: string
+  readonly size: number
+  readonly maxBytes: number
+}> {}
+
+/**
+ * Writing or syncing an appended record failed. When `truncated` is true the
+ * file was cut back to its length before the call, so it is unchanged; when
+ * false (the truncate failed too) it may end with a partial record, which a
+ * reader sees as a torn final line.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AppendFailure extends Data.TaggedError("AppendFailure")<{
+  readonly operation: Operation
+  readonly path: string
+  readonly reason: FileErrorReason
+  readonly truncated: boolean
+  readonly cause?: unknown
+}> {}
+
+/**
+ * The cross-process lock was not acquired within the timeout. Nothing was
+ * read or written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockTimeout extends Data.TaggedError("LockTimeout")<{
+  readonly operation: Operation
+  readonly path: string
+  readonly lockPath: string
+  readonly timeout: Duration.Duration
+}> {}
+
+/**
+ * The lock file could not be opened or locked (or the kernel-lock addon could
+ * not be loaded). Nothing was read or written.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LockFailure extends Data.TaggedError("LockFailure")<{
+  readonly operation: Operation
+  readonly path: string
+  readonly lockPath: string
+  readonly reason: FileErrorReason
+  readonly cause?: unknown
+}> {}
+
+/**
+ * The errors of acquiring a `FileLock`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LockError = LockTimeout | LockFailure
+
+/**
  * Every error a write can fail with.
  *
  * @since 0.1.0
@@ -180,7 +269,13 @@ export type WriteError =
  * @since 0.1.0
  * @category models
  */
-export type AtomicFileError = WriteError | CleanupFailure
+export type AtomicFileError =
+  | WriteError
+  | CleanupFailure
+  | ReadFailure
+  | FileTooLarge
+  | AppendFailure
+  | LockError
 
 const reasonText = (reason: FileErrorReason): string =>
   FileErrorReason.$match(reason, {
@@ -227,6 +322,21 @@ export const formatError = (error: AtomicFileError): string => {
       return `${head}: cannot sync directory ${JSON.stringify(error.directory)}: ${
         reasonText(error.reason)
       }; the target has the new content, but it may not survive a power cut`
+    case "ReadFailure":
+      return `${head}: cannot read the current content: ${reasonText(error.reason)}; the target is unchanged`
+    case "FileTooLarge":
+      return `${head}: the file has ${error.size} bytes, more than the ${error.maxBytes} allowed in memory; ` +
+        `the target is unchanged`
+    case "AppendFailure":
+      return `${head}: cannot append the record: ${reasonText(error.reason)}; ${
+        error.truncated ? "the file is unchanged" : "the file may end with a partial record"
+      }`
+    case "LockTimeout":
+      return `${head}: the lock ${JSON.stringify(error.lockPath)} was not acquired within ${
+        Duration.format(error.timeout)
+      }; nothing was changed`
+    case "LockFailure":
+      return `${head}: cannot lock ${JSON.stringify(error.lockPath)}: ${reasonText(error.reason)}; nothing was changed`
     case "CleanupFailure":
       return `${head}: cannot remove the temporary file ${JSON.stringify(error.tempPath)}: ${
         reasonText(error.reason)

@@ -6,3 +6,7 @@ export * as AtomicFile from "./AtomicFile.js"
  * @since 0.1.0
  */
 export * as AtomicFileError from "./AtomicFileError.js"
+/**
+ * @since 0.1.0
+ */
+export * as FileLock from "./FileLock.js"

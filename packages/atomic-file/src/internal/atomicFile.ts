@@ -1,10 +1,14 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { WriteOptions } from "../AtomicFile.js"
-import type { Operation, WriteError } from "../AtomicFileError.js"
+import type { AppendOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
+import { FileTooLarge, type Operation, ReadFailure, type WriteError } from "../AtomicFileError.js"
+import { FileLock } from "../FileLock.js"
+import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
+import { errorCode, reasonOf } from "./errno.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
 import * as Steps from "./writeSteps.js"
 
@@ -13,14 +17,52 @@ const encoder = new TextEncoder()
 export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
+  const lock = yield* FileLock
   const queue = makeKeyedQueue()
 
   /**
-   * The whole algorithm around one way of filling the temporary file. Calls
-   * are ordered per path twice: first by the path as given (taken before any
+   * Validates the path, then runs `body` in the path's turn: calls are
+   * ordered per path twice, first by the path as given (taken before any
    * asynchronous step, so in call order), then by the resolved target (so
    * that a link and its destination, written at once, do not race).
    */
+  const inTurn = <A, E, R>(
+    ctx: Steps.WriteContext,
+    input: string,
+    symlinks: "follow" | "replace",
+    body: (target: Steps.Target) => Effect.Effect<A, E, R>
+  ) =>
+    Effect.flatMap(Steps.validatePath(ctx.operation, input), () => {
+      const absolute = path.resolve(input)
+      return queue.run(absolute)(
+        Effect.flatMap(Steps.resolveTarget(ctx, absolute, symlinks), (target) =>
+          target.path === absolute ? body(target) : queue.run(target.path)(body(target)))
+      )
+    })
+
+  /** The whole-file algorithm around one way of filling the temporary file. */
+  const replaceSteps = <E, R>(
+    ctx: Steps.WriteContext,
+    target: Steps.Target,
+    options: WriteOptions | undefined,
+    fill: (temp: Steps.TempFile) => Effect.Effect<void, E, R>
+  ): Effect.Effect<void, WriteError | E, R> => {
+    const durability = options?.durability ?? "full"
+    return Effect.scoped(Effect.gen(function*() {
+      const temp = yield* Steps.createTempFile(ctx, target, {
+        createParents: options?.createParents ?? true,
+        durable: durability === "full"
+      })
+      yield* fill(temp)
+      yield* Steps.syncTemp(ctx, target, temp, durability !== "none")
+      yield* Steps.applyModeAndOwner(ctx, target, temp, options?.mode)
+      yield* Steps.renameTemp(ctx, target, temp)
+      if (durability === "full") {
+        yield* Steps.syncDirectory(ctx, target)
+      }
+    }))
+  }
+
   const replace = <E, R>(
     operation: Operation,
     input: string,
@@ -28,50 +70,108 @@ export const make = Effect.gen(function*() {
     fill: (ctx: Steps.WriteContext, target: Steps.Target, temp: Steps.TempFile) => Effect.Effect<void, E, R>
   ): Effect.Effect<void, WriteError | E, R> => {
     const ctx: Steps.WriteContext = { fs, path, operation }
-    const durability = options?.durability ?? "full"
-    const steps = (target: Steps.Target) =>
-      Effect.scoped(Effect.gen(function*() {
-        const temp = yield* Steps.createTempFile(ctx, target, {
-          createParents: options?.createParents ?? true,
-          durable: durability === "full"
-        })
-        yield* fill(ctx, target, temp)
-        yield* Steps.syncTemp(ctx, target, temp, durability !== "none")
-        yield* Steps.applyModeAndOwner(ctx, target, temp, options?.mode)
-        yield* Steps.renameTemp(ctx, target, temp)
-        if (durability === "full") {
-          yield* Steps.syncDirectory(ctx, target)
-        }
-      }))
-    return Effect.flatMap(Steps.validatePath(operation, input), () => {
-      const absolute = path.resolve(input)
-      return queue.run(absolute)(
-        Effect.flatMap(
-          Steps.resolveTarget(ctx, absolute, options?.symlinks ?? "follow"),
-          (target) => target.path === absolute ? steps(target) : queue.run(target.path)(steps(target))
-        )
-      )
-    })
+    return inTurn(
+      ctx,
+      input,
+      options?.symlinks ?? "follow",
+      (target) => replaceSteps(ctx, target, options, (temp) => fill(ctx, target, temp))
+    )
   }
 
-  const writeFile = (path: string, data: Uint8Array, options?: WriteOptions) =>
-    replace("writeFile", path, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, data))
+  /** The current content of the target, `None` when it does not exist. */
+  const readCurrent = (ctx: Steps.WriteContext, target: Steps.Target, maxBytes: number | undefined) =>
+    Option.match(target.existing, {
+      onNone: () => Effect.succeed(Option.none<Uint8Array>()),
+      onSome: (info) =>
+        maxBytes !== undefined && Number(info.size) > maxBytes
+          ? Effect.fail(
+            new FileTooLarge({ operation: ctx.operation, path: target.path, size: Number(info.size), maxBytes })
+          )
+          : fs.readFile(target.path).pipe(
+            Effect.map(Option.some),
+            Effect.catchAll((error) =>
+              errorCode(error) === "ENOENT"
+                ? Effect.succeed(Option.none<Uint8Array>())
+                : Effect.fail(
+                  new ReadFailure({
+                    operation: ctx.operation,
+                    path: target.path,
+                    reason: reasonOf(error),
+                    cause: error
+                  })
+                )
+            )
+          )
+    })
 
-  const writeFileString = (path: string, data: string, options?: WriteOptions) =>
+  /**
+   * Under the path's turn and the cross-process lock, the target is resolved
+   * again (another process may have replaced it while this one waited), so
+   * that the content read and the mode kept are those of the current file.
+   */
+  const underLock = <A, E, R>(
+    ctx: Steps.WriteContext,
+    input: string,
+    options: { readonly symlinks?: "follow" | "replace"; readonly lockTimeout?: UpdateOptions["lockTimeout"] },
+    body: (target: Steps.Target) => Effect.Effect<A, E, R>
+  ) => {
+    const symlinks = options.symlinks ?? "follow"
+    return inTurn(ctx, input, symlinks, (target) =>
+      lock.withLock(
+        target.path,
+        options.lockTimeout === undefined ? undefined : { timeout: options.lockTimeout }
+      )(Effect.flatMap(Steps.resolveTarget(ctx, target.path, symlinks), body)))
+  }
+
+  const update = <E, R>(
+    file: string,
+    f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array, E, R>,
+    options?: UpdateOptions
+  ) => {
+    const ctx: Steps.WriteContext = { fs, path, operation: "update" }
+    return underLock(ctx, file, options ?? {}, (target) =>
+      Effect.gen(function*() {
+        const current = yield* readCurrent(ctx, target, options?.maxBytes)
+        const next = yield* f(current)
+        yield* replaceSteps(ctx, target, options, (temp) => Steps.writeTemp(ctx, target, temp, next))
+        return next
+      }))
+  }
+
+  const append = (file: string, record: Uint8Array | string, options?: AppendOptions) => {
+    const ctx: Steps.WriteContext = { fs, path, operation: "append" }
+    const bytes = typeof record === "string" ? encoder.encode(record) : record
+    return Effect.zipRight(
+      validateRecord(ctx, file, bytes),
+      underLock(ctx, file, options ?? {}, (target) =>
+        appendRecord(ctx, target, bytes, {
+          durability: options?.durability ?? "full",
+          mode: options?.mode,
+          createParents: options?.createParents ?? true
+        }))
+    )
+  }
+
+  const writeFile = (file: string, data: Uint8Array, options?: WriteOptions) =>
+    replace("writeFile", file, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, data))
+
+  const writeFileString = (file: string, data: string, options?: WriteOptions) =>
     replace(
       "writeFileString",
-      path,
+      file,
       options,
       (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, encoder.encode(data))
     )
 
-  const writeStream = <E, R>(path: string, stream: Stream.Stream<Uint8Array, E, R>, options?: WriteOptions) =>
-    replace("writeStream", path, options, (ctx, target, temp) => Steps.writeTempStream(ctx, target, temp, stream))
+  const writeStream = <E, R>(file: string, stream: Stream.Stream<Uint8Array, E, R>, options?: WriteOptions) =>
+    replace("writeStream", file, options, (ctx, target, temp) => Steps.writeTempStream(ctx, target, temp, stream))
 
   return {
     writeFile,
     writeFileString,
     writeStream,
+    update,
+    append,
     cleanupStale: (directory: string) => cleanupStale(fs, path, directory)
   } as const
 })

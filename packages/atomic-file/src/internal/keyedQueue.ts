@@ -1,6 +1,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
 
 /**
  * Runs effects that share a key one at a time, in the order they were
@@ -13,13 +14,16 @@ import * as FiberId from "effect/FiberId"
  * and waits for the one before it: a strict FIFO.
  */
 export interface KeyedQueue {
+  /** Waits for this key's turn (interruptibly) and holds it until the scope closes. */
+  readonly acquire: (key: string) => Effect.Effect<void, never, Scope.Scope>
+  /** Runs `self` in this key's turn. */
   readonly run: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 export const makeKeyedQueue = (): KeyedQueue => {
   const tails = new Map<string, Deferred.Deferred<void>>()
 
-  const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  const acquire = (key: string): Effect.Effect<void, never, Scope.Scope> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         const mine = Deferred.unsafeMake<void>(FiberId.none)
@@ -31,20 +35,22 @@ export const makeKeyedQueue = (): KeyedQueue => {
           }
           return Deferred.succeed(mine, undefined)
         })
-        if (previous === undefined) {
-          return Effect.ensuring(restore(self), release)
-        }
-        return restore(Deferred.await(previous)).pipe(
-          Effect.onInterrupt(() =>
-            // Interrupted while waiting: the ones queued after this call must
-            // still wait for the one before it, so pass the turn on when that
-            // one finishes.
-            Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), release))
-          ),
-          Effect.zipRight(Effect.ensuring(restore(self), release))
-        )
+        const wait = previous === undefined
+          ? Effect.void
+          : restore(Deferred.await(previous)).pipe(
+            Effect.onInterrupt(() =>
+              // Interrupted while waiting: the ones queued after this call
+              // must still wait for the one before it, so pass the turn on
+              // when that one finishes.
+              Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), release))
+            )
+          )
+        return Effect.zipRight(wait, Effect.addFinalizer(() => release))
       })
     )
 
-  return { run }
+  const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.scoped(Effect.zipRight(acquire(key), self))
+
+  return { acquire, run }
 }

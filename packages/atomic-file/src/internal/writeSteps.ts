@@ -346,7 +346,7 @@ const tempWriteFailure = (ctx: WriteContext, target: Target, temp: TempFile) => 
  * every FileSystem's `writeAll` to do so. A write that makes no progress
  * fails (EIO) instead of looping for ever.
  */
-const writeFully = (file: FileSystem.File, data: Uint8Array): Effect.Effect<void, PlatformError> =>
+export const writeFully = (file: FileSystem.File, data: Uint8Array): Effect.Effect<void, PlatformError> =>
   data.length === 0 ? Effect.void : Effect.flatMap(file.write(data), (written) => {
     const count = Number(written)
     return count <= 0
