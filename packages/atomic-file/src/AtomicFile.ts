@@ -146,8 +146,9 @@ export interface AtomicFileService {
    * Atomic read-modify-write: in the path's turn and under the cross-process
    * `FileLock`, reads the current content (`None` when the file does not
    * exist), runs `f`, and replaces the file with its result by the whole-file
-   * algorithm. Returns what was written. No update by another fiber or
-   * process that also uses `update` or `append` is lost.
+   * algorithm, unless it returns exactly the current bytes, in which case
+   * nothing is written. Returns the new content. No update by another fiber
+   * or process that also uses `update` or `append` is lost.
    */
   readonly update: <E, R>(
     path: string,

@@ -14,6 +14,14 @@ import * as Steps from "./writeSteps.js"
 
 const encoder = new TextEncoder()
 
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return false
+  }
+  return true
+}
+
 export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
@@ -133,6 +141,8 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const current = yield* readCurrent(ctx, target, options?.maxBytes)
         const next = yield* f(current)
+        // the same bytes again: nothing to write, the file stays as it is
+        if (Option.isSome(current) && sameBytes(current.value, next)) return next
         yield* replaceSteps(ctx, target, options, (temp) => Steps.writeTemp(ctx, target, temp, next))
         return next
       }))
