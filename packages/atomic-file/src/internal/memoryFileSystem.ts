@@ -1,0 +1,451 @@
+/**
+ * An in-memory POSIX-like file system behind `@effect/platform`'s
+ * `FileSystem`: inodes, directories, symbolic links, modes and owners, open
+ * files with positions and append mode, and the same `SystemError`s (with
+ * the errno in `cause.code`) that the Node layer gives. Paths are POSIX and
+ * absolute after resolution against "/".
+ */
+import { BadArgument, type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+
+interface FileNode {
+  readonly kind: "File"
+  data: Uint8Array
+  size: number
+  mode: number
+  uid: number
+  gid: number
+  mtime: Date
+  readonly ino: number
+}
+interface DirectoryNode {
+  readonly kind: "Directory"
+  readonly entries: Map<string, Node>
+  mode: number
+  uid: number
+  gid: number
+  mtime: Date
+  readonly ino: number
+}
+interface LinkNode {
+  readonly kind: "SymbolicLink"
+  readonly target: string
+  mode: number
+  uid: number
+  gid: number
+  mtime: Date
+  readonly ino: number
+}
+type Node = FileNode | DirectoryNode | LinkNode
+
+const REASONS: Record<string, SystemErrorReason> = {
+  ENOENT: "NotFound",
+  EACCES: "PermissionDenied",
+  EEXIST: "AlreadyExists",
+  EISDIR: "BadResource",
+  ENOTDIR: "BadResource",
+  ELOOP: "BadResource",
+  EBUSY: "Busy"
+}
+
+const MESSAGES: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EEXIST: "file already exists",
+  EISDIR: "illegal operation on a directory",
+  ENOTDIR: "not a directory",
+  ENOTEMPTY: "directory not empty",
+  EINVAL: "invalid argument",
+  ELOOP: "too many symbolic links encountered",
+  EBADF: "bad file descriptor"
+}
+
+/** A `SystemError` shaped like the Node layer's, errno in `cause.code`. */
+export const systemError = (method: string, code: string, path: string | number): PlatformError =>
+  new SystemError({
+    module: "FileSystem",
+    method,
+    reason: REASONS[code] ?? "Unknown",
+    pathOrDescriptor: path,
+    syscall: method,
+    description: `${code}: ${MESSAGES[code] ?? "error"}, ${method} '${path}'`,
+    cause: Object.assign(new Error(`${code}: ${MESSAGES[code] ?? "error"}`), { code })
+  })
+
+const MAX_HOPS = 40
+
+export interface MemoryFileSystemOptions {
+  /** uid and gid of new files; default 0 */
+  readonly uid?: number
+  readonly gid?: number
+  /** default 0o022 */
+  readonly umask?: number
+}
+
+export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSystem => {
+  const uid = options.uid ?? 0
+  const gid = options.gid ?? 0
+  const umask = options.umask ?? 0o022
+  let nextIno = 1
+  let nextFd = 3
+  const newDirectory = (mode: number): DirectoryNode => ({
+    kind: "Directory",
+    entries: new Map(),
+    mode: mode & ~umask,
+    uid,
+    gid,
+    mtime: new Date(),
+    ino: nextIno++
+  })
+  const root = newDirectory(0o755)
+
+  const split = (path: string): Array<string> => path.split("/").filter((part) => part.length > 0 && part !== ".")
+
+  class Failure {
+    constructor(readonly code: string) {}
+  }
+
+  /**
+   * Walks `path`; returns the parent directory, the last name and the node
+   * there (if any). Links in the middle are always followed; the last one
+   * only when `follow`.
+   */
+  const lookup = (
+    path: string,
+    follow: boolean,
+    hops = 0
+  ): { parent: DirectoryNode; name: string; node: Node | undefined } => {
+    if (path.includes("\0")) throw new Failure("EINVAL")
+    const parts: Array<string> = []
+    for (const part of split(path)) {
+      if (part === "..") parts.pop()
+      else parts.push(part)
+    }
+    if (parts.length === 0) return { parent: root, name: "", node: root }
+    let directory = root
+    for (let i = 0; i < parts.length; i++) {
+      const name = parts[i] as string
+      const node = directory.entries.get(name)
+      const last = i === parts.length - 1
+      if (last && (!follow || node === undefined || node.kind !== "SymbolicLink")) {
+        return { parent: directory, name, node }
+      }
+      if (node === undefined) throw new Failure("ENOENT")
+      if (node.kind === "SymbolicLink") {
+        if (hops >= MAX_HOPS) throw new Failure("ELOOP")
+        const base = "/" + parts.slice(0, i).join("/")
+        const rest = parts.slice(i + 1).join("/")
+        const target = node.target.startsWith("/") ? node.target : `${base}/${node.target}`
+        return lookup(rest.length > 0 ? `${target}/${rest}` : target, follow, hops + 1)
+      }
+      if (node.kind !== "Directory") throw new Failure("ENOTDIR")
+      directory = node
+    }
+    throw new Failure("ENOENT")
+  }
+
+  const run = <A>(method: string, path: string | number, body: () => A): Effect.Effect<A, PlatformError> =>
+    Effect.suspend(() => {
+      try {
+        return Effect.succeed(body())
+      } catch (error) {
+        if (error instanceof Failure) return Effect.fail(systemError(method, error.code, path))
+        return Effect.die(error)
+      }
+    })
+
+  const existing = (path: string, follow = true): Node => {
+    const { node } = lookup(path, follow)
+    if (node === undefined) throw new Failure("ENOENT")
+    return node
+  }
+
+  const info = (node: Node): FileSystem.File.Info => ({
+    type: node.kind,
+    mtime: Option.some(node.mtime),
+    atime: Option.some(node.mtime),
+    birthtime: Option.some(node.mtime),
+    dev: 1,
+    ino: Option.some(node.ino),
+    mode: node.mode | (node.kind === "Directory" ? 0o040000 : node.kind === "File" ? 0o100000 : 0o120000),
+    nlink: Option.some(1),
+    uid: Option.some(node.uid),
+    gid: Option.some(node.gid),
+    rdev: Option.some(0),
+    size: FileSystem.Size(node.kind === "File" ? node.size : node.kind === "SymbolicLink" ? node.target.length : 4096),
+    blksize: Option.some(FileSystem.Size(4096)),
+    blocks: Option.some(node.kind === "File" ? Math.ceil(node.size / 512) : 8)
+  })
+
+  const ensureCapacity = (file: FileNode, size: number) => {
+    if (size <= file.data.length) return
+    const grown = new Uint8Array(Math.max(size, file.data.length * 2, 64))
+    grown.set(file.data.subarray(0, file.size))
+    file.data = grown
+  }
+
+  const writeAt = (file: FileNode, position: number, bytes: Uint8Array) => {
+    ensureCapacity(file, position + bytes.length)
+    if (position > file.size) file.data.fill(0, file.size, position)
+    file.data.set(bytes, position)
+    file.size = Math.max(file.size, position + bytes.length)
+    file.mtime = new Date()
+  }
+
+  const setLength = (file: FileNode, length: number) => {
+    ensureCapacity(file, length)
+    if (length > file.size) file.data.fill(0, file.size, length)
+    file.size = length
+    file.mtime = new Date()
+  }
+
+  const makeFile = (node: FileNode, fd: number, append: boolean, readable: boolean, writable: boolean) => {
+    let position = 0
+    let closed = false
+    const guard = <A>(method: string, body: () => A) =>
+      run(method, fd, () => {
+        if (closed) throw new Failure("EBADF")
+        return body()
+      })
+    const read = (buffer: Uint8Array) =>
+      guard("read", () => {
+        if (!readable) throw new Failure("EBADF")
+        const count = Math.max(0, Math.min(buffer.length, node.size - position))
+        buffer.set(node.data.subarray(position, position + count))
+        position += count
+        return FileSystem.Size(count)
+      })
+    const write = (buffer: Uint8Array) =>
+      guard("write", () => {
+        if (!writable) throw new Failure("EBADF")
+        const at = append ? node.size : position
+        writeAt(node, at, buffer)
+        if (!append) position = at + buffer.length
+        return FileSystem.Size(buffer.length)
+      })
+    const file: FileSystem.File = {
+      [FileSystem.FileTypeId]: FileSystem.FileTypeId,
+      fd: FileSystem.FileDescriptor(fd),
+      stat: guard("stat", () => info(node)),
+      seek: (offset, from) =>
+        Effect.sync(() => {
+          position = from === "start" ? Number(offset) : position + Number(offset)
+        }),
+      sync: guard("sync", () => undefined),
+      read,
+      readAlloc: (size) =>
+        guard("read", () => {
+          if (!readable) throw new Failure("EBADF")
+          const count = Math.max(0, Math.min(Number(size), node.size - position))
+          if (count === 0) return Option.none<Uint8Array>()
+          const out = node.data.slice(position, position + count)
+          position += count
+          return Option.some(out)
+        }),
+      truncate: (length) =>
+        guard("truncate", () => {
+          if (!writable) throw new Failure("EINVAL")
+          setLength(node, Number(length ?? 0))
+        }),
+      write,
+      writeAll: (buffer) => Effect.asVoid(write(buffer))
+    }
+    return { file, close: () => (closed = true) }
+  }
+
+  const open: FileSystem.FileSystem["open"] = (path, openOptions) => {
+    const flag = openOptions?.flag ?? "r"
+    const mode = openOptions?.mode ?? 0o666
+    return Effect.acquireRelease(
+      run("open", path, () => {
+        const { name, node, parent } = lookup(path, true)
+        const create = flag !== "r" && flag !== "r+"
+        const exclusive = flag.includes("x")
+        let target: Node | undefined = node
+        if (target === undefined) {
+          if (!create) throw new Failure("ENOENT")
+          if (name === "") throw new Failure("EISDIR")
+          target = {
+            kind: "File",
+            data: new Uint8Array(0),
+            size: 0,
+            mode: mode & ~umask,
+            uid,
+            gid,
+            mtime: new Date(),
+            ino: nextIno++
+          }
+          parent.entries.set(name, target)
+        } else if (exclusive) {
+          throw new Failure("EEXIST")
+        }
+        const writable = flag !== "r"
+        if (target.kind === "Directory") {
+          if (writable) throw new Failure("EISDIR")
+          return { node: target, handle: undefined }
+        }
+        if (target.kind !== "File") throw new Failure("ELOOP")
+        if (flag.startsWith("w")) setLength(target, 0)
+        const readable = flag === "r" || flag.includes("+")
+        return { node: target, handle: makeFile(target, nextFd++, flag.startsWith("a"), readable, writable) }
+      }),
+      (opened) => Effect.sync(() => opened.handle?.close())
+    ).pipe(Effect.map((opened) => {
+      if (opened.handle !== undefined) return opened.handle.file
+      // a directory opened for reading: enough to fsync it
+      const directory = opened.node
+      return {
+        [FileSystem.FileTypeId]: FileSystem.FileTypeId,
+        fd: FileSystem.FileDescriptor(nextFd++),
+        stat: Effect.sync(() => info(directory)),
+        seek: () => Effect.void,
+        sync: Effect.void,
+        read: () => Effect.fail(systemError("read", "EISDIR", path)),
+        readAlloc: () => Effect.fail(systemError("read", "EISDIR", path)),
+        truncate: () => Effect.fail(systemError("truncate", "EISDIR", path)),
+        write: () => Effect.fail(systemError("write", "EISDIR", path)),
+        writeAll: () => Effect.fail(systemError("write", "EISDIR", path))
+      } satisfies FileSystem.File
+    }))
+  }
+
+  const makeDirectory: FileSystem.FileSystem["makeDirectory"] = (path, directoryOptions) =>
+    run("makeDirectory", path, () => {
+      const mode = directoryOptions?.mode ?? 0o777
+      if (directoryOptions?.recursive) {
+        let current = ""
+        for (const part of split(path)) {
+          current += `/${part}`
+          const { name, node, parent } = lookup(current, true)
+          if (node === undefined) parent.entries.set(name, newDirectory(mode))
+          else if (node.kind !== "Directory") throw new Failure("ENOTDIR")
+        }
+        return
+      }
+      const { name, node, parent } = lookup(path, false)
+      if (node !== undefined) throw new Failure("EEXIST")
+      parent.entries.set(name, newDirectory(mode))
+    })
+
+  const remove: FileSystem.FileSystem["remove"] = (path, removeOptions) =>
+    run("remove", path, () => {
+      const { name, node, parent } = lookup(path, false)
+      if (node === undefined) {
+        if (removeOptions?.force) return
+        throw new Failure("ENOENT")
+      }
+      if (node.kind === "Directory" && !removeOptions?.recursive) throw new Failure("EISDIR")
+      parent.entries.delete(name)
+    })
+
+  const rename: FileSystem.FileSystem["rename"] = (from, to) =>
+    run("rename", from, () => {
+      const source = lookup(from, false)
+      if (source.node === undefined) throw new Failure("ENOENT")
+      const destination = lookup(to, false)
+      if (destination.node?.kind === "Directory") {
+        if (source.node.kind !== "Directory") throw new Failure("EISDIR")
+        if (destination.node.entries.size > 0) throw new Failure("ENOTEMPTY")
+      } else if (destination.node !== undefined && source.node.kind === "Directory") {
+        throw new Failure("ENOTDIR")
+      }
+      source.parent.entries.delete(source.name)
+      destination.parent.entries.set(destination.name, source.node)
+    })
+
+  const readFile: FileSystem.FileSystem["readFile"] = (path) =>
+    run("readFile", path, () => {
+      const node = existing(path)
+      if (node.kind === "Directory") throw new Failure("EISDIR")
+      if (node.kind !== "File") throw new Failure("ELOOP")
+      return node.data.slice(0, node.size)
+    })
+
+  const writeFile: FileSystem.FileSystem["writeFile"] = (path, data, writeOptions) =>
+    Effect.scoped(Effect.flatMap(
+      open(path, { flag: writeOptions?.flag ?? "w", mode: writeOptions?.mode ?? 0o666 }),
+      (file) => file.writeAll(data)
+    ))
+
+  const unsupported = (method: string) => () =>
+    Effect.fail(new BadArgument({ module: "FileSystem", method, description: `${method} is not supported in memory` }))
+
+  let tempCounter = 0
+  const makeTempDirectory: FileSystem.FileSystem["makeTempDirectory"] = (tempOptions) =>
+    Effect.gen(function*() {
+      const base = tempOptions?.directory ?? "/tmp"
+      yield* makeDirectory(base, { recursive: true })
+      const path = `${base}/${tempOptions?.prefix ?? ""}${(tempCounter++).toString(36)}${Date.now().toString(36)}`
+      yield* makeDirectory(path, { mode: 0o700 })
+      return path
+    })
+
+  return FileSystem.make({
+    access: (path) => run("access", path, () => void existing(path)),
+    copy: unsupported("copy"),
+    copyFile: (from, to) => Effect.flatMap(readFile(from), (data) => writeFile(to, data)),
+    chmod: (path, mode) =>
+      run("chmod", path, () => {
+        existing(path).mode = mode & 0o7777
+      }),
+    chown: (path, newUid, newGid) =>
+      run("chown", path, () => {
+        const node = existing(path)
+        node.uid = newUid
+        node.gid = newGid
+      }),
+    link: unsupported("link"),
+    makeDirectory,
+    makeTempDirectory,
+    makeTempDirectoryScoped: (tempOptions) =>
+      Effect.acquireRelease(makeTempDirectory(tempOptions), (path) => Effect.orDie(remove(path, { recursive: true }))),
+    makeTempFile: unsupported("makeTempFile"),
+    makeTempFileScoped: unsupported("makeTempFileScoped"),
+    open,
+    readDirectory: (path) =>
+      run("readDirectory", path, () => {
+        const node = existing(path)
+        if (node.kind !== "Directory") throw new Failure("ENOTDIR")
+        return [...node.entries.keys()]
+      }),
+    readFile,
+    readLink: (path) =>
+      run("readLink", path, () => {
+        const node = existing(path, false)
+        if (node.kind !== "SymbolicLink") throw new Failure("EINVAL")
+        return node.target
+      }),
+    realPath: unsupported("realPath"),
+    remove,
+    rename,
+    stat: (path) => run("stat", path, () => info(existing(path))),
+    symlink: (target, path) =>
+      run("symlink", path, () => {
+        const { name, node, parent } = lookup(path, false)
+        if (node !== undefined) throw new Failure("EEXIST")
+        parent.entries.set(name, {
+          kind: "SymbolicLink",
+          target,
+          mode: 0o777,
+          uid,
+          gid,
+          mtime: new Date(),
+          ino: nextIno++
+        })
+      }),
+    truncate: (path, length) =>
+      run("truncate", path, () => {
+        const node = existing(path)
+        if (node.kind !== "File") throw new Failure("EISDIR")
+        setLength(node, Number(length ?? 0))
+      }),
+    utimes: unsupported("utimes"),
+    watch: () =>
+      Stream.fail(
+        new BadArgument({ module: "FileSystem", method: "watch", description: "watch is not supported in memory" })
+      ),
+    writeFile
+  })
+}
