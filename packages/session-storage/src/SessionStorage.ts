@@ -82,8 +82,13 @@ export interface IntegrityReport {
   readonly corrupt: ReadonlyArray<LineProblem>
   /** a final line without a newline that does not parse: an interrupted write */
   readonly torn: Option.Option<LineProblem>
-  /** ids saved on more than one line, with their line numbers (at most 100 listed) */
-  readonly duplicates: ReadonlyArray<{ readonly id: string; readonly lines: ReadonlyArray<number> }>
+  /**
+   * ids saved on more than one line: how many lines, and the first ten line
+   * numbers (at most 100 ids listed)
+   */
+  readonly duplicates: ReadonlyArray<
+    { readonly id: string; readonly count: number; readonly lines: ReadonlyArray<number> }
+  >
   /** lines kept in the sidecar file `<path>.rejected` by earlier compactions */
   readonly rejected: number
   /** no corrupt line and no torn fragment */

@@ -4,12 +4,21 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import type { InterviewSession } from "../src/InterviewSession.js"
 import { SessionStorage } from "../src/SessionStorage.js"
 import { formatError } from "../src/SessionStorageError.js"
 import { fixtureBytes, FIXTURES, readBytes, readText, session, tempDirectory, withStore } from "./support.js"
 
 const decoder = new TextDecoder()
+
+/** A handle on V8's full garbage collection, without starting node with --expose-gc. */
+const exposeGc = (): () => void => {
+  v8.setFlagsFromString("--expose-gc")
+  return vm.runInNewContext("gc") as () => void
+}
 const ids = (sessions: ReadonlyArray<InterviewSession>) => sessions.map((s) => s.id)
 
 const scoped = <A, E>(effect: Effect.Effect<A, E, NodeContext.NodeContext | Scope.Scope>) =>
@@ -216,7 +225,7 @@ describe("SessionStorage with damaged files", () => {
             expect(report.corrupt[2]?.problem).toContain("more than the limit")
             expect(report.corrupt[3]?.problem).toContain("id")
             expect(Option.map(report.torn, (p) => p.line)).toEqual(Option.some(10))
-            expect(report.duplicates).toEqual([{ id: "a", lines: [1, 6] }])
+            expect(report.duplicates).toEqual([{ id: "a", count: 2, lines: [1, 6] }])
             expect(report).toMatchObject({ sessions: 3, records: 4, superseded: 1, blank: 1, lines: 10 })
 
             // saving appends after terminating the torn fragment's line: never cut
@@ -284,6 +293,51 @@ describe("SessionStorage with damaged files", () => {
           expect((yield* store.check()).ok).toBe(true)
         }))
     })))
+})
+
+describe("SessionStorage memory", () => {
+  it.effect(
+    "stream() and check() read a 32 MB store without holding it in memory",
+    () =>
+      scoped(Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tempDirectory
+        const file = `${dir}/big.jsonl`
+        // 32 MiB of lines for 100 ids: the live sessions are a small part
+        const lines = Array.from({ length: 100 }, (_, i) => JSON.stringify(session(`id-${i}`, "x".repeat(900))))
+        const block = new TextEncoder().encode(`${lines.join("\n")}\n`)
+        const copies = Math.ceil((32 * 1024 * 1024) / block.length)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const handle = yield* fs.open(file, { flag: "w" })
+          for (let i = 0; i < copies; i++) yield* handle.writeAll(block)
+        }))
+        // live memory (after a full collection), Buffers included, sampled
+        // while the store reads: a store that held the file would show 32 MB
+        const gc = exposeGc()
+        const live = () => {
+          gc()
+          gc()
+          const usage = process.memoryUsage()
+          return usage.heapUsed + usage.arrayBuffers
+        }
+        const baseline = live()
+        let peak = baseline
+        const sampler = setInterval(() => {
+          peak = Math.max(peak, live())
+        }, 1000)
+        const [count, report] = yield* withStore(
+          { path: file },
+          (store) => Effect.all([Effect.map(Stream.runCount(store.stream()), Number), store.check()])
+        ).pipe(
+          Effect.ensuring(Effect.sync(() => clearInterval(sampler)))
+        )
+        expect(count).toBe(100)
+        expect(report).toMatchObject({ ok: true, sessions: 100, records: copies * 100 })
+        peak = Math.max(peak, live())
+        expect(peak - baseline).toBeLessThan(12 * 1024 * 1024)
+      })),
+    120_000
+  )
 })
 
 describe("SessionStorage.Default", () => {

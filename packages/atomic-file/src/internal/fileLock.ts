@@ -31,45 +31,48 @@ interface OsLock {
 const processQueue: KeyedQueue = makeKeyedQueue()
 
 let osLock: Promise<OsLock> | undefined
+let loaded: OsLock | undefined
 const loadOsLock = () => (osLock ??= import("os-lock") as Promise<OsLock>)
 
 /** The lock is taken by someone else: try again later. */
 const isContended = (code: unknown) => code === "EACCES" || code === "EAGAIN" || code === "EBUSY"
 
-/**
- * Runs `take` in a scope of its own, forked from the caller's, under the
- * timeout: when it fails or times out, whatever it acquired is released at
- * once instead of when the caller's scope closes.
- */
-const acquireWithin = (
-  take: Effect.Effect<void, LockError, Scope.Scope>,
-  onTimeout: () => LockError,
-  timeout: Duration.Duration
-): Effect.Effect<void, LockError, Scope.Scope> =>
-  Effect.flatMap(
-    Effect.scope,
-    (outer) =>
-      Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (inner) =>
-        take.pipe(
-          Scope.extend(inner),
-          Effect.timeoutFail({ duration: timeout, onTimeout }),
-          Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(inner, exit) : Effect.void)
-        ))
+/** What a lock implementation does to take the lock of one file. */
+type Take = (
+  file: string,
+  lockPath: string,
+  deadline: number,
+  timedOut: () => LockTimeout
+) => Effect.Effect<void, LockError, Scope.Scope>
+
+/** Bounds a wait by the deadline: only called when there is a wait to make. */
+const untilDeadline = (deadline: number, timedOut: () => LockTimeout) => (wait: Effect.Effect<void>) =>
+  Effect.suspend(() =>
+    Effect.timeoutFail(wait, { duration: Duration.millis(Math.max(0, deadline - Date.now())), onTimeout: timedOut })
   )
 
-const makeService = (
-  path: Path.Path,
-  take: (file: string, lockPath: string) => Effect.Effect<void, LockError, Scope.Scope>
-): FileLockService => {
+/**
+ * The timeout is real time (a deadline on `Date.now()`), also under a
+ * TestClock: the other holders are real processes. What `take` acquired sits
+ * in a scope of its own, forked from the caller's, and is released at once
+ * when taking fails.
+ */
+const makeService = (path: Path.Path, take: Take): FileLockService => {
   const acquire = (file: string, options?: LockOptions) =>
     Effect.suspend(() => {
+      const absolute = path.resolve(file)
       const lockPath = lockPathFor(path, file)
       const timeout = options?.timeout === undefined ? DEFAULT_TIMEOUT : Duration.decode(options.timeout)
-      return acquireWithin(
-        take(path.resolve(file), lockPath),
-        () => new LockTimeout({ operation: "lock", path: path.resolve(file), lockPath, timeout }),
-        timeout
-      )
+      const deadline = Date.now() + Duration.toMillis(timeout)
+      const timedOut = () => new LockTimeout({ operation: "lock", path: absolute, lockPath, timeout })
+      return Effect.flatMap(Effect.scope, (outer) =>
+        Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (inner) =>
+          take(absolute, lockPath, deadline, timedOut).pipe(
+            Scope.extend(inner),
+            Effect.onExit((exit) =>
+              Exit.isFailure(exit) ? Scope.close(inner, exit) : Effect.void
+            )
+          )))
     })
   return {
     acquire,
@@ -104,10 +107,10 @@ export const makeKernel = Effect.gen(function*() {
       catch: (error) => error as { readonly code?: unknown; readonly message?: string }
     })
 
-  const take = (file: string, lockPath: string): Effect.Effect<void, LockError, Scope.Scope> =>
-    Effect.gen(function*() {
-      const addon = yield* Effect.tryPromise({
-        try: loadOsLock,
+  const loadAddon = (file: string, lockPath: string) =>
+    loaded === undefined
+      ? Effect.tryPromise({
+        try: () => loadOsLock().then((addon) => (loaded = addon)),
         catch: (cause) =>
           failure(
             file,
@@ -116,7 +119,12 @@ export const makeKernel = Effect.gen(function*() {
             cause
           )
       })
-      yield* processQueue.acquire(lockPath)
+      : Effect.succeed(loaded)
+
+  const take: Take = (file, lockPath, deadline, timedOut) =>
+    Effect.gen(function*() {
+      const addon = yield* loadAddon(file, lockPath)
+      yield* processQueue.acquire(lockPath, untilDeadline(deadline, timedOut))
       const handle = yield* openLockFile(file, lockPath)
       const fd = Number(handle.fd)
       // Polls with a non-blocking lock: a blocking F_SETLKW would hold one of
@@ -136,9 +144,11 @@ export const makeKernel = Effect.gen(function*() {
             )
           )
         }
-        // the wait between polls is real time even under a TestClock: it is an
-        // implementation detail, not a delay the caller asked for
-        yield* Effect.withClock(Effect.sleep(Duration.millis(delay * (0.5 + Math.random()))), liveClock)
+        const remaining = deadline - Date.now()
+        if (remaining <= 0) return yield* Effect.fail(timedOut())
+        // the wait between polls is real time even under a TestClock
+        const pause = Math.min(remaining, delay * (0.5 + Math.random()))
+        yield* Effect.withClock(Effect.sleep(Duration.millis(pause)), liveClock)
         delay = Math.min(delay * 2, 32)
       }
     })
@@ -149,5 +159,8 @@ export const makeKernel = Effect.gen(function*() {
 export const makeMemory = Effect.gen(function*() {
   const path = yield* Path.Path
   const queue = makeKeyedQueue()
-  return makeService(path, (_file, lockPath) => queue.acquire(lockPath))
+  return makeService(
+    path,
+    (_file, lockPath, deadline, timedOut) => queue.acquire(lockPath, untilDeadline(deadline, timedOut))
+  )
 })

@@ -1,5 +1,6 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 
@@ -14,8 +15,15 @@ import type * as Scope from "effect/Scope"
  * and waits for the one before it: a strict FIFO.
  */
 export interface KeyedQueue {
-  /** Waits for this key's turn (interruptibly) and holds it until the scope closes. */
-  readonly acquire: (key: string) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Waits for this key's turn (interruptibly) and holds it until the scope
+   * closes. `guardWait` wraps the wait, only when there is one to make (for
+   * instance with a timeout): an uncontended key costs no timer.
+   */
+  readonly acquire: <E = never>(
+    key: string,
+    guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
+  ) => Effect.Effect<void, E, Scope.Scope>
   /** Runs `self` in this key's turn. */
   readonly run: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
@@ -23,7 +31,10 @@ export interface KeyedQueue {
 export const makeKeyedQueue = (): KeyedQueue => {
   const tails = new Map<string, Deferred.Deferred<void>>()
 
-  const acquire = (key: string): Effect.Effect<void, never, Scope.Scope> =>
+  const acquire = <E = never>(
+    key: string,
+    guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
+  ): Effect.Effect<void, E, Scope.Scope> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         const mine = Deferred.unsafeMake<void>(FiberId.none)
@@ -35,14 +46,14 @@ export const makeKeyedQueue = (): KeyedQueue => {
           }
           return Deferred.succeed(mine, undefined)
         })
-        const wait = previous === undefined
+        const wait: Effect.Effect<void, E> = previous === undefined
           ? Effect.void
-          : restore(Deferred.await(previous)).pipe(
-            Effect.onInterrupt(() =>
-              // Interrupted while waiting: the ones queued after this call
-              // must still wait for the one before it, so pass the turn on
-              // when that one finishes.
-              Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), release))
+          : restore(guardWait === undefined ? Deferred.await(previous) : guardWait(Deferred.await(previous))).pipe(
+            Effect.onExit((exit) =>
+              // Interrupted or timed out while waiting: the ones queued after
+              // this call must still wait for the one before it, so pass the
+              // turn on when that one finishes.
+              Exit.isSuccess(exit) ? Effect.void : Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), release))
             )
           )
         return Effect.zipRight(wait, Effect.addFinalizer(() => release))

@@ -23,6 +23,9 @@ const MiB = 1024 * 1024
 const READ_CHUNK = 64 * 1024
 /** corrupt lines remembered for reports and `CorruptStore`; all are counted */
 const MAX_PROBLEMS_KEPT = 1000
+/** in `check()`: ids with several lines listed, and line numbers listed for each */
+const MAX_DUPLICATES_LISTED = 100
+const MAX_LINES_LISTED = 10
 
 /** Where the last saved line of a session is. */
 interface Location {
@@ -498,14 +501,14 @@ export const make = Effect.gen(function*() {
         blank: 0,
         corrupt: [] as Array<LineProblem>,
         torn: Option.none<LineProblem>(),
-        duplicates: [] as Array<{ id: string; lines: Array<number> }>,
+        duplicates: [] as Array<{ id: string; count: number; lines: Array<number> }>,
         rejected,
         ok: true
       }
       if (Option.isNone(handle)) return report
       const size = Number((yield* Effect.mapError(handle.value.stat, failure("check"))).size)
       const live = new Map<string, Location>()
-      const linesOf = new Map<string, Array<number>>()
+      const linesOf = new Map<string, { count: number; lines: Array<number> }>()
       const splitter = makeLineSplitter(maxLineBytes)
       const visit = (line: RawLine) => {
         const entry = classifyLine(line)
@@ -514,9 +517,14 @@ export const make = Effect.gen(function*() {
         switch (entry._tag) {
           case "Record": {
             report.records++
-            const lines = linesOf.get(entry.id)
-            if (lines === undefined) linesOf.set(entry.id, [line.number])
-            else lines.push(line.number)
+            // the count, and only the first few line numbers of each id
+            const seen = linesOf.get(entry.id)
+            if (seen === undefined) {
+              linesOf.set(entry.id, { count: 1, lines: [line.number] })
+            } else {
+              seen.count++
+              if (seen.lines.length < MAX_LINES_LISTED) seen.lines.push(line.number)
+            }
             break
           }
           case "Tombstone":
@@ -539,10 +547,10 @@ export const make = Effect.gen(function*() {
       splitter.end().forEach(visit)
       report.bytes = size
       report.sessions = live.size
-      for (const [id, lines] of linesOf) {
-        if (lines.length > 1) {
-          report.superseded += lines.length - 1
-          if (report.duplicates.length < 100) report.duplicates.push({ id, lines })
+      for (const [id, { count, lines }] of linesOf) {
+        if (count > 1) {
+          report.superseded += count - 1
+          if (report.duplicates.length < MAX_DUPLICATES_LISTED) report.duplicates.push({ id, count, lines })
         }
       }
       report.ok = report.corrupt.length === 0 && Option.isNone(report.torn)
