@@ -152,6 +152,26 @@ describe("SessionStorage basics", () => {
         }))
     })))
 
+  it.effect("maxFileBytes bounds what a compaction reads: StorageFailure(FileTooLarge), file unchanged", () =>
+    scoped(Effect.gen(function*() {
+      const dir = yield* tempDirectory
+      const file = `${dir}/s.jsonl`
+      yield* withStore({ path: file, maxFileBytes: 100, compactThreshold: false }, (store) =>
+        Effect.gen(function*() {
+          yield* store.save(session("a", "1"))
+          yield* store.save(session("a", "2"))
+          yield* store.save(session("a", "3"))
+          const before = yield* readText(file)
+          const error = yield* Effect.flip(store.compact())
+          assert.strictEqual(error._tag, "StorageFailure")
+          if (error._tag === "StorageFailure") {
+            expect(error.cause._tag).toBe("FileTooLarge")
+            expect(formatError(error)).toContain("allowed in memory")
+          }
+          expect(yield* readText(file)).toBe(before)
+        }))
+    })))
+
   it.effect("a compaction is due once dead lines pass the threshold and outnumber live ones", () =>
     scoped(Effect.gen(function*() {
       const dir = yield* tempDirectory
