@@ -17,6 +17,7 @@ import type {
   InvalidInput,
   LockError,
   ReadFailure,
+  RemoveFailure,
   TargetResolutionFailure,
   WriteError
 } from "./AtomicFileError.js"
@@ -72,6 +73,24 @@ export interface UpdateOptions extends WriteOptions {
   readonly lockTimeout?: Duration.DurationInput
   /** Fail with `FileTooLarge` rather than read a larger file. Default: no bound. */
   readonly maxBytes?: number
+  /**
+   * Whose `FileLock` to take: a path whose lock file (`<path>.lock`) guards
+   * the update. Default: the target itself. A store of many files can guard
+   * them all with one lock this way, and keep lock files out of its
+   * directory listing.
+   */
+  readonly lockPath?: string
+}
+
+/**
+ * Options of `remove`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemoveOptions {
+  /** `"full"` (default): fsync the directory after the unlink. `"file"`, `"none"`: no fsync. */
+  readonly durability?: Durability
 }
 
 /**
@@ -94,6 +113,8 @@ export interface AppendOptions {
   readonly createParents?: boolean
   /** How long to wait for the cross-process lock. Default 30 seconds. */
   readonly lockTimeout?: Duration.DurationInput
+  /** Whose `FileLock` to take, as for `update`. Default: the file itself. */
+  readonly lockPath?: string
 }
 
 /**
@@ -168,6 +189,15 @@ export interface AtomicFileService {
     void,
     InvalidInput | TargetResolutionFailure | DirectoryCreationFailure | DirectorySyncFailure | AppendFailure | LockError
   >
+  /**
+   * Removes the file (not a directory), in the path's turn, and under
+   * `"full"` durability fsyncs its directory so the removal survives a power
+   * cut. A missing file fails with `RemoveFailure(NotFound)`.
+   */
+  readonly remove: (
+    path: string,
+    options?: RemoveOptions
+  ) => Effect.Effect<void, InvalidInput | TargetResolutionFailure | RemoveFailure>
   /** Removes the temporary files that crashed writers left in `directory`. */
   readonly cleanupStale: (directory: string) => Effect.Effect<CleanupReport, InvalidInput | CleanupFailure>
 }

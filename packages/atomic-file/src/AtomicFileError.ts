@@ -59,6 +59,7 @@ export type Operation =
   | "writeStream"
   | "update"
   | "append"
+  | "remove"
   | "cleanupStale"
   | "lock"
 
@@ -213,6 +214,22 @@ export class AppendFailure extends Data.TaggedError("AppendFailure")<{
 }> {}
 
 /**
+ * Removing the file failed (`NotFound` when there was none). When the
+ * unlink succeeded but syncing the directory failed, `removed` is true: the
+ * file is gone for every reader but may come back after a power cut.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RemoveFailure extends Data.TaggedError("RemoveFailure")<{
+  readonly operation: Operation
+  readonly path: string
+  readonly reason: FileErrorReason
+  readonly removed: boolean
+  readonly cause?: unknown
+}> {}
+
+/**
  * The cross-process lock was not acquired within the timeout. Nothing was
  * read or written.
  *
@@ -275,6 +292,7 @@ export type AtomicFileError =
   | ReadFailure
   | FileTooLarge
   | AppendFailure
+  | RemoveFailure
   | LockError
 
 const reasonText = (reason: FileErrorReason): string =>
@@ -330,6 +348,10 @@ export const formatError = (error: AtomicFileError): string => {
     case "AppendFailure":
       return `${head}: cannot append the record: ${reasonText(error.reason)}; ${
         error.truncated ? "the file is unchanged" : "the file may end with a partial record"
+      }`
+    case "RemoveFailure":
+      return `${head}: cannot remove the file: ${reasonText(error.reason)}; ${
+        error.removed ? "it is gone, but may come back after a power cut" : "it is unchanged"
       }`
     case "LockTimeout":
       return `${head}: the lock ${JSON.stringify(error.lockPath)} was not acquired within ${

@@ -58,7 +58,7 @@ layer(LiveLayer)("cleanupStale", (it) => {
       expect(before.length).toBe(2)
       const leftover = before.find((name) => name !== "data.json")
       assert.isDefined(leftover)
-      expect(leftover).toMatch(/^\.data\.json~\d+-[0-9a-f]{16}\.atomic-tmp$/)
+      expect(leftover).toMatch(/^\.data\.json~\d+-[0-9a-f]{16}#atomic-tmp$/)
       expect(yield* readText(`${dir}/data.json`)).toBe("old")
 
       const report = yield* atomic.cleanupStale(dir)
@@ -73,17 +73,17 @@ layer(LiveLayer)("cleanupStale", (it) => {
       const atomic = yield* AtomicFile
       const fs = yield* FileSystem.FileSystem
       const dir = yield* tempDirectory
-      const stale = `.s.jsonl~${DEAD_PID}-0123456789abcdef.atomic-tmp`
-      const live = `.s.jsonl~${process.pid}-0123456789abcdef.atomic-tmp`
+      const stale = `.s.jsonl~${DEAD_PID}-0123456789abcdef#atomic-tmp`
+      const live = `.s.jsonl~${process.pid}-0123456789abcdef#atomic-tmp`
       const others = [
         "s.jsonl",
         ".s.jsonl.tmp",
-        `s.jsonl~${DEAD_PID}-0123456789abcdef.atomic-tmp`,
-        `.s.jsonl~${DEAD_PID}-0123456789abcdef.atomic-tmp.bak`
+        `s.jsonl~${DEAD_PID}-0123456789abcdef#atomic-tmp`,
+        `.s.jsonl~${DEAD_PID}-0123456789abcdef#atomic-tmp.bak`
       ]
       for (const name of [stale, live, ...others]) yield* fs.writeFileString(`${dir}/${name}`, name)
-      const staleDir = `.d~${DEAD_PID}-0123456789abcdef.atomic-tmp`
-      const staleLink = `.l~${DEAD_PID}-0123456789abcdef.atomic-tmp`
+      const staleDir = `.d~${DEAD_PID}-0123456789abcdef#atomic-tmp`
+      const staleLink = `.l~${DEAD_PID}-0123456789abcdef#atomic-tmp`
       yield* fs.makeDirectory(`${dir}/${staleDir}`)
       yield* fs.symlink("s.jsonl", `${dir}/${staleLink}`)
 

@@ -22,7 +22,7 @@ import {
   wrappedFileSystem
 } from "./support.js"
 
-const isTemp = (path: string) => path.endsWith(".atomic-tmp")
+const isTemp = (path: string) => path.endsWith("#atomic-tmp")
 
 /** Runs `body` in a fresh directory holding `f` = "old", over `layer`. */
 const withOldFile = <A, E>(

@@ -142,9 +142,9 @@ describe("AtomicFile on the memory layers", () => {
       if (error._tag === "DirectoryCreationFailure") {
         expect(error.reason._tag).toBe("NotDirectory")
       }
-      yield* fs.writeFileString("/srv/app/.config.json~9999999-0123456789abcdef.atomic-tmp", "stale")
+      yield* fs.writeFileString("/srv/app/.config.json~9999999-0123456789abcdef#atomic-tmp", "stale")
       const report = yield* atomic.cleanupStale("/srv/app")
-      expect(report.removed).toEqual(["/srv/app/.config.json~9999999-0123456789abcdef.atomic-tmp"])
+      expect(report.removed).toEqual(["/srv/app/.config.json~9999999-0123456789abcdef#atomic-tmp"])
       expect((yield* fs.readDirectory("/srv/app")).sort()).toEqual(["config.json", "current", "log", "n"])
     }).pipe(Effect.provide(Layer.fresh(layerMemory()))))
 })

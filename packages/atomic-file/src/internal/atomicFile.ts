@@ -1,10 +1,11 @@
+import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { AppendOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
-import { FileTooLarge, type Operation, ReadFailure, type WriteError } from "../AtomicFileError.js"
+import type { AppendOptions, RemoveOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
+import { FileTooLarge, type Operation, ReadFailure, RemoveFailure, type WriteError } from "../AtomicFileError.js"
 import { FileLock } from "../FileLock.js"
 import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
@@ -120,13 +121,17 @@ export const make = Effect.gen(function*() {
   const underLock = <A, E, R>(
     ctx: Steps.WriteContext,
     input: string,
-    options: { readonly symlinks?: "follow" | "replace"; readonly lockTimeout?: UpdateOptions["lockTimeout"] },
+    options: {
+      readonly symlinks?: "follow" | "replace"
+      readonly lockTimeout?: UpdateOptions["lockTimeout"]
+      readonly lockPath?: string
+    },
     body: (target: Steps.Target) => Effect.Effect<A, E, R>
   ) => {
     const symlinks = options.symlinks ?? "follow"
     return inTurn(ctx, input, symlinks, (target) =>
       lock.withLock(
-        target.path,
+        options.lockPath ?? target.path,
         options.lockTimeout === undefined ? undefined : { timeout: options.lockTimeout }
       )(Effect.flatMap(Steps.resolveTarget(ctx, target.path, symlinks), body)))
   }
@@ -162,6 +167,29 @@ export const make = Effect.gen(function*() {
     )
   }
 
+  const remove = (file: string, options?: RemoveOptions) => {
+    const ctx: Steps.WriteContext = { fs, path, operation: "remove" }
+    return inTurn(ctx, file, "replace", (target) => {
+      const fail = (error: PlatformError, removed: boolean) =>
+        new RemoveFailure({ operation: "remove", path: target.path, reason: reasonOf(error), removed, cause: error })
+      return fs.remove(target.path).pipe(
+        Effect.mapError((error) => fail(error, false)),
+        Effect.zipRight(
+          (options?.durability ?? "full") === "full"
+            ? Effect.mapError(Steps.syncDirectory(ctx, target), (error) =>
+              new RemoveFailure({
+                operation: "remove",
+                path: target.path,
+                reason: error.reason,
+                removed: true,
+                cause: error
+              }))
+            : Effect.void
+        )
+      )
+    })
+  }
+
   const writeFile = (file: string, data: Uint8Array, options?: WriteOptions) =>
     replace("writeFile", file, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, data))
 
@@ -182,6 +210,7 @@ export const make = Effect.gen(function*() {
     writeStream,
     update,
     append,
+    remove,
     cleanupStale: (directory: string) => cleanupStale(fs, path, directory)
   } as const
 })

@@ -1,17 +1,20 @@
 /**
- * Temporary file names: `.<target name>~<pid>-<16 hex>.atomic-tmp`, in the
+ * Temporary file names: `.<target name>~<pid>-<16 hex>#atomic-tmp`, in the
  * target's own directory (a rename within one directory never crosses file
  * systems). The leading dot hides it from `ls`; the pid lets `cleanupStale`
  * tell a crashed writer's file from a live one's; the random part makes
  * collisions negligible, and the exclusive create (`wx`) makes them harmless.
+ * The `#` is there because `encodeURIComponent` never produces one: no key of
+ * a file-per-key store (Effect's `KeyValueStore.layerFileSystem` encodes keys
+ * that way) can ever be mistaken for a temporary file, or the reverse.
  */
 
-const SUFFIX = ".atomic-tmp"
+const SUFFIX = "#atomic-tmp"
 const NAME_MAX = 255
 /** `.` + `~` + pid (at most 10 digits) + `-` + 16 hex + suffix */
 const OVERHEAD = 1 + 1 + 10 + 1 + 16 + SUFFIX.length
 
-const PATTERN = /^\.(.*)~(\d{1,10})-([0-9a-f]{16})\.atomic-tmp$/s
+const PATTERN = /^\.(.*)~(\d{1,10})-([0-9a-f]{16})#atomic-tmp$/s
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: false })

@@ -7,7 +7,7 @@ describe("temporary names", () => {
   it("are hidden, recognizable, carry the pid, and differ each time", () => {
     const a = makeTempName("sessions.jsonl", 1234)
     const b = makeTempName("sessions.jsonl", 1234)
-    expect(a).toMatch(/^\.sessions\.jsonl~1234-[0-9a-f]{16}\.atomic-tmp$/)
+    expect(a).toMatch(/^\.sessions\.jsonl~1234-[0-9a-f]{16}#atomic-tmp$/)
     expect(a).not.toBe(b)
     expect(parseTempName(a)).toEqual({ pid: 1234 })
   })
@@ -34,11 +34,11 @@ describe("temporary names", () => {
       const name of [
         "sessions.jsonl",
         ".sessions.jsonl.tmp",
-        "sessions.jsonl~12-0123456789abcdef.atomic-tmp", // no leading dot
-        ".s~12-0123456789abcde.atomic-tmp", // 15 hex
-        ".s~12-0123456789ABCDEF.atomic-tmp", // upper case
-        ".s~x-0123456789abcdef.atomic-tmp",
-        ".s~12-0123456789abcdef.atomic-tmp.bak"
+        "sessions.jsonl~12-0123456789abcdef#atomic-tmp", // no leading dot
+        ".s~12-0123456789abcde#atomic-tmp", // 15 hex
+        ".s~12-0123456789ABCDEF#atomic-tmp", // upper case
+        ".s~x-0123456789abcdef#atomic-tmp",
+        ".s~12-0123456789abcdef#atomic-tmp.bak"
       ]
     ) {
       expect(parseTempName(name)).toBeUndefined()
