@@ -5,7 +5,8 @@
 //   pnpm mutation-check            all mutations
 //   pnpm mutation-check fsync      only those whose name contains "fsync"
 //
-// The source file is restored after each run, also when interrupted.
+// The source file is restored after each run, also when interrupted. Do not
+// build (tsc -b) while it runs: the build would compile a broken variant.
 import { spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 
@@ -16,8 +17,8 @@ const mutations = [
   {
     name: "no directory fsync",
     file: service,
-    from: `if (durability === "full") {\n          yield* Steps.syncDirectory(ctx, target)`,
-    to: `if (durability === ("never" as string)) {\n          yield* Steps.syncDirectory(ctx, target)`
+    from: `if (durability === "full") {\n        yield* Steps.syncDirectory(ctx, target)`,
+    to: `if (durability === ("never" as string)) {\n        yield* Steps.syncDirectory(ctx, target)`
   },
   {
     name: "no file fsync",
@@ -84,7 +85,13 @@ for (const mutation of selected) {
       .replace("ctx.fs.rename(temp.path, target.path).pipe(", "Effect.void.pipe(")
   }
   const restore = () => writeFileSync(mutation.file, original)
-  process.once("SIGINT", restore)
+  // interrupted: put the source back and stop (do not go on to the next one)
+  const abort = () => {
+    restore()
+    process.exit(130)
+  }
+  process.once("SIGINT", abort)
+  process.once("SIGTERM", abort)
   try {
     writeFileSync(mutation.file, mutated)
     const run = spawnSync("npx", ["vitest", "run", "--project", "atomic-file"], { encoding: "utf8" })
@@ -98,7 +105,8 @@ for (const mutation of selected) {
     }
   } finally {
     restore()
-    process.removeListener("SIGINT", restore)
+    process.removeListener("SIGINT", abort)
+    process.removeListener("SIGTERM", abort)
   }
 }
 console.log(`mutation-check: ${caught} caught, ${missed.length} missed`)

@@ -13,7 +13,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/sessionStorage.js"
 import type { InterviewSession } from "./InterviewSession.js"
@@ -163,7 +163,7 @@ export const DEFAULT_PATH = ".intent/sessions.jsonl"
 
 /**
  * The store's options from `Config`: the path from `INTENT_SESSIONS_FILE`,
- * default `.intent/sessions.jsonl`.
+ * default (also when it is empty) `.intent/sessions.jsonl`.
  *
  * @since 0.1.0
  * @category config
@@ -171,8 +171,9 @@ export const DEFAULT_PATH = ".intent/sessions.jsonl"
 export const configFromEnv: Layer.Layer<SessionStorageConfig> = Layer.effect(
   SessionStorageConfig,
   Effect.map(
-    Effect.orDie(Config.string("INTENT_SESSIONS_FILE").pipe(Config.withDefault(DEFAULT_PATH))),
-    (path) => ({ path })
+    Effect.orDie(Config.option(Config.string("INTENT_SESSIONS_FILE"))),
+    // an empty variable counts as unset
+    (path) => ({ path: Option.getOrElse(Option.filter(path, (value) => value.length > 0), () => DEFAULT_PATH) })
   )
 )
 
