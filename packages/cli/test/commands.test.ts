@@ -191,6 +191,20 @@ describe("atomic-write", () => {
     expect(peakRss).toBeLessThan(300 * 1024 * 1024)
   }, 120_000)
 
+  const hasScript = spawnSync("sh", ["-c", "command -v script"]).status === 0
+
+  it.skipIf(!hasScript)("a progress line on stderr when it is a terminal (run under script(1))", () => {
+    const source = join(dir, "in.bin")
+    writeFileSync(source, Buffer.alloc(30 * 1024 * 1024, 7))
+    const command = `"${process.execPath}" "${bin("atomic-write")}" "${
+      join(dir, "out.bin")
+    }" --durability none < "${source}"`
+    const result = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8" })
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(/\ratomic-write: 30\.0 MiB read/)
+    expect(statSync(join(dir, "out.bin")).size).toBe(30 * 1024 * 1024)
+  })
+
   it("SIGTERM in the middle: the target is unchanged and no temporary file is left", async () => {
     const target = join(dir, "data")
     writeFileSync(target, "old")
@@ -270,6 +284,11 @@ describe("intent-sessions", () => {
     expect(cli(["frobnicate"]).status).toBe(2)
     expect(cli(["get"]).status).toBe(2)
     expect(cli(["--help"]).status).toBe(0)
+    for (const sub of ["list", "get", "save", "remove", "compact", "check"]) {
+      const help = cli([sub, "--help"])
+      expect(help.status, sub).toBe(0)
+      expect(help.stdout, sub).toContain(sub)
+    }
     writeFileSync(join(dir, "plain"), "x")
     expectOneLineFailure(sessions()(["--file", join(dir, "plain/s.jsonl"), "save", samples]), 1, "not a directory")
   })
