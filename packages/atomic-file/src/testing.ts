@@ -6,9 +6,12 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { AtomicFile } from "./AtomicFile.js"
 import * as FileLock from "./FileLock.js"
+import * as faults from "./internal/faultInjection.js"
 import * as internal from "./internal/memoryFileSystem.js"
 
 /**
@@ -59,4 +62,45 @@ export const layerMemory = (
   Layer.provideMerge(
     AtomicFile.DefaultWithoutDependencies,
     Layer.provideMerge(FileLock.layerMemory, Layer.merge(layerMemoryFileSystem(options), Path.layer))
+  )
+
+/**
+ * What to break: the Nth call (1-based, counted over every FileSystem and
+ * File method that can fail, since the plan was armed), or every call of a
+ * method, with an errno; or make the Nth call, if it is a `write`, short.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FaultPlan = faults.FaultPlan
+
+/**
+ * Controls the fault-injecting FileSystem: `arm(plan)` (or `arm(undefined)`
+ * to pass every call), `calls` (the calls since the last `arm`, as
+ * `"method path"`), `fired` (how often the plan struck).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class FaultInjection extends Context.Tag("@intent/atomic-file/FaultInjection")<
+  FaultInjection,
+  faults.FaultController
+>() {}
+
+/**
+ * Replaces the `FileSystem` of the environment (real or in memory) with one
+ * that fails the calls a `FaultPlan` picks, with the same `SystemError` (errno
+ * in `cause.code`) the Node layer gives, and provides its `FaultInjection`
+ * controller. Run an operation once unarmed to count its calls, then fail
+ * each in turn.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFaultInjection: Layer.Layer<FileSystem.FileSystem | FaultInjection, never, FileSystem.FileSystem> =
+  Layer.effectContext(
+    Effect.map(FileSystem.FileSystem, (real) => {
+      const { controller, fs } = faults.make(real)
+      return Context.make(FileSystem.FileSystem, fs).pipe(Context.add(FaultInjection, controller))
+    })
   )
