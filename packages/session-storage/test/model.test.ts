@@ -68,34 +68,19 @@ const run = (commands: ReadonlyArray<Command>, options: Omit<Storage.SessionStor
     expect((yield* store.check()).ok).toBe(true)
   }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 
+const modes: ReadonlyArray<readonly [string, Omit<Storage.SessionStorageOptions, "path">, number]> = [
+  ["appending, with frequent automatic compaction", { compactThreshold: 2 }, 40],
+  ["appending, compaction only on request", { compactThreshold: false }, 40],
+  ["compacting at every save", { compactEverySave: true }, 30]
+]
+
 describe("SessionStorage against a Map model", () => {
-  it("appending, with frequent automatic compaction", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(command, { maxLength: 30 }),
-        (commands) => Effect.runPromise(run(commands, { compactThreshold: 2 }))
-      ),
-      { numRuns: 40 }
-    )
-  }, 120_000)
-
-  it("appending, compaction only on request", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(command, { maxLength: 30 }),
-        (commands) => Effect.runPromise(run(commands, { compactThreshold: false }))
-      ),
-      { numRuns: 40 }
-    )
-  }, 120_000)
-
-  it("compacting at every save", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(command, { maxLength: 30 }),
-        (commands) => Effect.runPromise(run(commands, { compactEverySave: true }))
-      ),
-      { numRuns: 30 }
-    )
-  }, 120_000)
+  for (const [name, options, numRuns] of modes) {
+    it(name, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(command, { maxLength: 30 }), (commands) => Effect.runPromise(run(commands, options))),
+        { numRuns }
+      )
+    }, 120_000)
+  }
 })
