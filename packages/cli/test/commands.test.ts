@@ -205,19 +205,25 @@ describe("atomic-write", () => {
     expect(statSync(join(dir, "out.bin")).size).toBe(30 * 1024 * 1024)
   })
 
-  it("SIGTERM in the middle: the target is unchanged and no temporary file is left", async () => {
-    const target = join(dir, "data")
-    writeFileSync(target, "old")
-    const child = spawn(process.execPath, [bin("atomic-write"), target], { stdio: ["pipe", "ignore", "pipe"] })
-    child.stdin.write("partial new content")
-    // wait until the temporary file exists, then terminate
-    for (let i = 0; i < 200 && readdirSync(dir).length < 2; i++) await new Promise((r) => setTimeout(r, 10))
-    expect(readdirSync(dir).length).toBe(2)
-    child.kill("SIGTERM")
-    await new Promise((resolve) => child.on("exit", resolve))
-    expect(readFileSync(target, "utf8")).toBe("old")
-    expect(readdirSync(dir)).toEqual(["data"])
-  })
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`${signal} in the middle: the target is unchanged and no temporary file is left`, async () => {
+      const target = join(dir, "data")
+      writeFileSync(target, "old")
+      const child = spawn(process.execPath, [bin("atomic-write"), target], { stdio: ["pipe", "ignore", "pipe"] })
+      child.stdin.write("partial new content")
+      // wait until the temporary file exists, then stop the process
+      for (let i = 0; i < 200 && readdirSync(dir).length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(readdirSync(dir).length).toBe(2)
+      child.kill(signal)
+      const [code, received] = await new Promise<[number | null, string | null]>((resolve) =>
+        child.on("exit", (exitCode, exitSignal) => resolve([exitCode, exitSignal]))
+      )
+      // interrupted, which is not a success
+      expect([code, received]).toEqual([130, null])
+      expect(readFileSync(target, "utf8")).toBe("old")
+      expect(readdirSync(dir)).toEqual(["data"])
+    })
+  }
 })
 
 describe("intent-sessions", () => {

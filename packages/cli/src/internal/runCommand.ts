@@ -2,7 +2,8 @@
  * What both commands share: running an `@effect/cli` command with
  * `NodeRuntime.runMain` (so that SIGINT and SIGTERM interrupt it and every
  * scope closes, removing temporary files), and turning its outcome into one
- * line on stderr and an exit status: 0 success, 1 failure, 2 usage error.
+ * line on stderr and an exit status: 0 success, 1 failure, 2 usage error,
+ * 130 interrupted.
  */
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
@@ -11,6 +12,7 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 
 /** A usage problem found after parsing (a bad `--mode`, say): exit status 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
@@ -20,6 +22,22 @@ export class CommandFailure extends Data.TaggedError("CommandFailure")<{ readonl
 
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
+/** interrupted by SIGINT or SIGTERM: the write did not happen */
+export const EXIT_INTERRUPTED = 130
+
+/**
+ * An interruption (SIGINT, SIGTERM) is not a success: the runtime's default
+ * teardown would exit with 0 after it. Everything else keeps the status the
+ * program set.
+ */
+const teardown = <E, A>(exit: Exit.Exit<E, A>, onExit: (code: number) => void) =>
+  onExit(
+    Exit.isFailure(exit)
+      ? Cause.isInterruptedOnly(exit.cause) ? EXIT_INTERRUPTED : EXIT_FAILURE
+      : typeof process.exitCode === "number"
+      ? process.exitCode
+      : 0
+  )
 
 const setExitCode = (code: number) =>
   Effect.sync(() => {
@@ -71,6 +89,6 @@ export const runCommand = <Name extends string, R extends NodeContext.NodeContex
     // R is within NodeContext (the constraint), which TypeScript cannot see
     // through `Exclude` on a type parameter
     (program) => program as Effect.Effect<void>,
-    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown })
   )
 }
