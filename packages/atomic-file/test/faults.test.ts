@@ -14,6 +14,7 @@ import { AtomicFile, type Durability } from "../src/AtomicFile.js"
 import { type CleanupFailure, formatError } from "../src/AtomicFileError.js"
 import {
   listTree,
+  overrideOpenedFiles,
   readText,
   systemError,
   tempDirectory,
@@ -40,13 +41,9 @@ const withOldFile = <A, E>(
 describe("injected failures", () => {
   it.effect("ENOSPC while writing: TempWriteFailure(DiskFull), target unchanged, no temp", () =>
     withOldFile(
-      wrappedFileSystem((real) => ({
-        open: (path, options) =>
-          Effect.map(real.open(path, options), (file) =>
-            isTemp(path)
-              ? wrapFile(file, { write: () => Effect.fail(systemError("write", "ENOSPC", path)) })
-              : file)
-      })),
+      wrappedFileSystem(
+        overrideOpenedFiles(isTemp, (_, path) => ({ write: () => Effect.fail(systemError("write", "ENOSPC", path)) }))
+      ),
       (dir, atomic) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(atomic.writeFileString(`${dir}/f`, "new"))
@@ -63,11 +60,9 @@ describe("injected failures", () => {
 
   it.effect("EIO at the file's fsync: TempWriteFailure(IOError), target unchanged, no temp", () =>
     withOldFile(
-      wrappedFileSystem((real) => ({
-        open: (path, options) =>
-          Effect.map(real.open(path, options), (file) =>
-            isTemp(path) ? wrapFile(file, { sync: Effect.fail(systemError("sync", "EIO", path)) }) : file)
-      })),
+      wrappedFileSystem(
+        overrideOpenedFiles(isTemp, (_, path) => ({ sync: Effect.fail(systemError("sync", "EIO", path)) }))
+      ),
       (dir, atomic) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(atomic.writeFileString(`${dir}/f`, "new"))
@@ -82,13 +77,12 @@ describe("injected failures", () => {
 
   it.effect("EIO at the directory's fsync: DirectorySyncFailure, the new content is in place", () =>
     withOldFile(
-      wrappedFileSystem((real) => ({
-        open: (path, options) =>
-          Effect.map(real.open(path, options), (file) =>
-            options?.flag === "r" && !isTemp(path)
-              ? wrapFile(file, { sync: Effect.fail(systemError("sync", "EIO", path)) })
-              : file)
-      })),
+      wrappedFileSystem(
+        overrideOpenedFiles(
+          (path, options) => options?.flag === "r" && !isTemp(path),
+          (_, path) => ({ sync: Effect.fail(systemError("sync", "EIO", path)) })
+        )
+      ),
       (dir, atomic) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(atomic.writeFileString(`${dir}/f`, "new"))
@@ -141,18 +135,12 @@ describe("injected failures", () => {
   it.effect("short writes are continued until every byte is written", () => {
     let writes = 0
     return withOldFile(
-      wrappedFileSystem((real) => ({
-        open: (path, options) =>
-          Effect.map(real.open(path, options), (file) =>
-            isTemp(path)
-              ? wrapFile(file, {
-                write: (buffer) => {
-                  writes++
-                  return file.write(buffer.subarray(0, 7))
-                }
-              })
-              : file)
-      })),
+      wrappedFileSystem(overrideOpenedFiles(isTemp, (file) => ({
+        write: (buffer) => {
+          writes++
+          return file.write(buffer.subarray(0, 7))
+        }
+      }))),
       (dir, atomic) =>
         Effect.gen(function*() {
           const text = "0123456789".repeat(10) // 100 bytes: 15 writes of at most 7
@@ -165,11 +153,7 @@ describe("injected failures", () => {
 
   it.effect("a write that makes no progress fails instead of looping", () =>
     withOldFile(
-      wrappedFileSystem((real) => ({
-        open: (path, options) =>
-          Effect.map(real.open(path, options), (file) =>
-            isTemp(path) ? wrapFile(file, { write: () => Effect.succeed(FileSystem.Size(0)) }) : file)
-      })),
+      wrappedFileSystem(overrideOpenedFiles(isTemp, () => ({ write: () => Effect.succeed(FileSystem.Size(0)) }))),
       (dir, atomic) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(atomic.writeFileString(`${dir}/f`, "new"))
@@ -206,14 +190,9 @@ describe("injected failures", () => {
     })
     return withOldFile(
       wrappedFileSystem((real) => ({
-        open: (path, options) =>
-          Effect.map(
-            real.open(path, options),
-            (file) =>
-              isTemp(path)
-                ? wrapFile(file, { write: () => Effect.fail(systemError("write", "EIO", path)) })
-                : file
-          ),
+        ...overrideOpenedFiles(isTemp, (_, path) => ({ write: () => Effect.fail(systemError("write", "EIO", path)) }))(
+          real
+        ),
         remove: (path) => Effect.fail(systemError("remove", "EACCES", path))
       })),
       (dir, atomic) =>

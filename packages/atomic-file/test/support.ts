@@ -128,3 +128,16 @@ export const wrapFile = (file: FileSystem.File, overrides: Partial<FileSystem.Fi
   writeAll: (buffer) => file.writeAll(buffer),
   ...overrides
 })
+
+/**
+ * FileSystem overrides for `wrappedFileSystem`: files opened at paths that
+ * `select` picks get `overrides` (made from the real file and its path).
+ */
+export const overrideOpenedFiles = (
+  select: (path: string, options: FileSystem.OpenFileOptions | undefined) => boolean,
+  overrides: (file: FileSystem.File, path: string) => Partial<FileSystem.File>
+) =>
+(real: FileSystem.FileSystem): Partial<FileSystem.FileSystem> => ({
+  open: (path, options) =>
+    Effect.map(real.open(path, options), (file) => select(path, options) ? wrapFile(file, overrides(file, path)) : file)
+})

@@ -14,11 +14,11 @@ import {
   isRoot,
   listTree,
   LiveLayer,
+  overrideOpenedFiles,
   readText,
   systemError,
   tempDirectory,
   tmpfsScoped,
-  wrapFile,
   wrappedFileSystem
 } from "./support.js"
 
@@ -281,13 +281,12 @@ layer(LiveLayer)("append", (it) => {
 })
 
 describe("append with injected failures", () => {
-  const failingSync = wrappedFileSystem((real) => ({
-    open: (path, options) =>
-      Effect.map(real.open(path, options), (file) =>
-        options?.flag?.startsWith("a")
-          ? wrapFile(file, { sync: Effect.fail(systemError("sync", "EIO", path)) })
-          : file)
-  }))
+  const failingSync = wrappedFileSystem(
+    overrideOpenedFiles(
+      (_, options) => options?.flag?.startsWith("a") ?? false,
+      (_, path) => ({ sync: Effect.fail(systemError("sync", "EIO", path)) })
+    )
+  )
 
   it.effect("EIO at fsync: AppendFailure, the record is cut away again", () =>
     Effect.gen(function*() {

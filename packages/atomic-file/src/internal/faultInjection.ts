@@ -38,9 +38,10 @@ export const make = (real: FileSystem.FileSystem): { fs: FileSystem.FileSystem; 
   /** Counts the call and decides its fate. */
   const decide = (method: string, target: string | number): "fail" | "short" | "pass" => {
     log.push(`${method} ${target}`)
-    if (plan === undefined) return "pass"
-    const chosen = plan.call === undefined ? plan.method === method : plan.call === log.length
-    if (!chosen || (plan.method !== undefined && plan.method !== method)) return "pass"
+    if (plan === undefined || (plan.call === undefined && plan.method === undefined)) return "pass"
+    const callMatches = plan.call === undefined || plan.call === log.length
+    const methodMatches = plan.method === undefined || plan.method === method
+    if (!callMatches || !methodMatches) return "pass"
     if (plan.shortWrite) {
       if (method !== "write") return "pass"
       fired++
