@@ -211,8 +211,10 @@ describe("atomic-write", () => {
       writeFileSync(target, "old")
       const child = spawn(process.execPath, [bin("atomic-write"), target], { stdio: ["pipe", "ignore", "pipe"] })
       child.stdin.write("partial new content")
-      // wait until the temporary file exists, then stop the process
-      for (let i = 0; i < 200 && readdirSync(dir).length < 2; i++) await new Promise((r) => setTimeout(r, 10))
+      // wait until the temporary file exists, then stop the process (a
+      // generous limit: node starts slowly on a loaded machine)
+      const giveUp = Date.now() + 30_000
+      while (readdirSync(dir).length < 2 && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 10))
       expect(readdirSync(dir).length).toBe(2)
       child.kill(signal)
       const [code, received] = await new Promise<[number | null, string | null]>((resolve) =>
