@@ -5,6 +5,7 @@
  * mount is tied to a scope and undone when the scope closes, also on failure;
  * only devices this module attached (`losetup --find --show`) are detached.
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { execFileSync, spawnSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
@@ -53,13 +54,21 @@ export const loopDevice = (file: string, options: { readonly readOnly: boolean }
     (device) => Effect.sync(() => run("losetup", ["--detach", device]))
   )
 
+/** `mount` refused: for a repaired image, a sign that the repair left it damaged. */
+export class MountFailure extends Data.TaggedError("MountFailure")<{ readonly message: string }> {}
+
 /**
  * Mounts the ext4 on `device` at `directory` for the scope. A busy file
  * system is detached lazily rather than left mounted.
  */
 export const mountExt4 = (device: string, directory: string, options: string) =>
   Effect.acquireRelease(
-    Effect.sync(() => run("mount", ["-t", "ext4", "-o", options, device, directory])),
+    Effect.suspend(() => {
+      const mount = spawnSync("mount", ["-t", "ext4", "-o", options, device, directory], { encoding: "utf8" })
+      return mount.status === 0
+        ? Effect.void
+        : Effect.fail(new MountFailure({ message: `mount -o ${options} ${device}: ${mount.stderr.trim()}` }))
+    }),
     () =>
       Effect.sync(() => {
         if (spawnSync("umount", [directory]).status !== 0) run("umount", ["-l", directory])
@@ -146,23 +155,29 @@ export const fsckImage = (copy: string): { readonly status: number; readonly out
   return { status: result.status ?? 128, output: `${result.stdout}${result.stderr}` }
 }
 
+/** A file on a mounted image that cannot be read (other than missing). */
+export class ImageUnreadable extends Data.TaggedError("ImageUnreadable")<{ readonly message: string }> {}
+
 /**
  * Reads `file` (relative to the root of the file system) from the image
  * `copy`, mounted read-only on a read-only loop device for the moment of the
- * read. The device being read-only makes the mount fail rather than replay a
- * journal: after `e2fsck` there must be none left to replay, so what is read
- * is exactly what the check repaired. `undefined` when the file is missing.
+ * read; `undefined` when the file is missing. `noload` is not needed:
+ * `e2fsck` replayed the journal already. Should a replay still be pending,
+ * ext4 refuses a read-only device ("recovery required on readonly
+ * filesystem") rather than replay it behind the check's back, so what is
+ * read is exactly what the repair left, or the image counts as damaged.
  */
 export const readFromImage = (copy: string, mountPoint: string, file: string) =>
   Effect.scoped(Effect.gen(function*() {
     const device = yield* loopDevice(copy, { readOnly: true })
     yield* mountExt4(device, mountPoint, "ro")
-    return yield* Effect.sync(() => {
+    return yield* Effect.suspend(() => {
       try {
-        return new Uint8Array(readFileSync(`${mountPoint}/${file}`))
+        return Effect.succeed<Uint8Array | undefined>(new Uint8Array(readFileSync(`${mountPoint}/${file}`)))
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
-        throw error
+        return (error as NodeJS.ErrnoException).code === "ENOENT"
+          ? Effect.succeed(undefined)
+          : Effect.fail(new ImageUnreadable({ message: String(error) }))
       }
     })
   }))

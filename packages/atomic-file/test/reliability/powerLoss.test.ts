@@ -137,15 +137,16 @@ const runMode = (mode: Mode, workDirectory: string) =>
       images++
       const fsck = fsckImage(copy)
       let verdict: Verdict
+      let detail = ""
       if (fsck.status >= 4) {
         verdict = "damaged"
+        detail = fsck.output.slice(-400)
       } else {
         if (fsck.status !== 0) fsckCorrected++
-        const content = yield* Effect.either(
-          readFromImage(copy, checkPoint, TARGET).pipe(Effect.catchAllDefect(Effect.fail))
-        )
+        const content = yield* Effect.either(readFromImage(copy, checkPoint, TARGET))
         if (content._tag === "Left") {
           verdict = "damaged"
+          detail = content.left.message
         } else if (mode.kind === "versions") {
           verdict = checkVersion(content.right, acked)
         } else {
@@ -156,7 +157,7 @@ const runMode = (mode: Mode, workDirectory: string) =>
       }
       counts[verdict]++
       if (verdict !== "intact" && failures.length < 5) {
-        failures.push(`image ${images}: ${verdict}, last acknowledged ${acked}, e2fsck exit ${fsck.status}`)
+        failures.push(`image ${images}: ${verdict}, last acknowledged ${acked}, e2fsck exit ${fsck.status} ${detail}`)
       }
       rmSync(copy, { force: true })
     }
