@@ -118,7 +118,8 @@ const runMode = (mode: Mode, workDirectory: string) =>
     )
     const pid = child.process.pid
     if (pid === undefined) return yield* Effect.dieMessage("the writer did not start")
-    yield* child.waitForLine((line) => line === "ready" || line.startsWith("failed"))
+    const first = yield* child.waitForLine((line) => line === "ready" || line.startsWith("failed"))
+    if (first !== "ready") return yield* Effect.dieMessage(`the writer failed: ${first}`)
 
     const counts = Object.fromEntries(["intact", ...badVerdicts].map((v) => [v, 0])) as Record<Verdict, number>
     const failures: Array<string> = []
@@ -129,6 +130,9 @@ const runMode = (mode: Mode, workDirectory: string) =>
     let acked = 0
     while (images < mode.minImages || Date.now() - started < mode.minSeconds * 1000) {
       yield* Effect.sleep(`${Math.floor(Math.random() * 60)} millis`)
+      if (child.process.exitCode !== null || child.process.signalCode !== null) {
+        return yield* Effect.dieMessage(`the writer exited: ${child.lines.join(" | ")}`)
+      }
       yield* stopProcess(pid)
       acked = Number(readFileSync(ackFile, "utf8").trim() || "0")
       discardedCopies += yield* copyQuiescentImage(image, device, copy)
@@ -160,9 +164,6 @@ const runMode = (mode: Mode, workDirectory: string) =>
         failures.push(`image ${images}: ${verdict}, last acknowledged ${acked}, e2fsck exit ${fsck.status} ${detail}`)
       }
       rmSync(copy, { force: true })
-    }
-    if (child.lines.some((line) => line.startsWith("failed"))) {
-      return yield* Effect.dieMessage(`the writer failed: ${child.lines.join(" | ")}`)
     }
     return {
       mode,
