@@ -234,6 +234,18 @@ describe("CrashSimFileSystem", () => {
       for (const name of ["x", "y", "z"]) expect(decoder.decode(tree.files.get(`/d/${name}`))).toBe(name.repeat(5000))
     }).pipe(Effect.provide(layerCrashSim())))
 
+  it.effect("the README's example: the config survives a power cut once saved", () =>
+    Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      yield* atomic.writeFileString("/app/config.json", "{}")
+      const tree = yield* (yield* CrashSimulator).durableTree
+      expect(decoder.decode(tree.files.get("/app/config.json"))).toBe("{}")
+      // the same write without fsync is live but not durable
+      yield* atomic.writeFileString("/app/other.json", "{}", { durability: "none" })
+      expect(yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString("/app/other.json"))).toBe("{}")
+      expect((yield* (yield* CrashSimulator).durableTree).files.has("/app/other.json")).toBe(false)
+    }).pipe(Effect.provide(layerCrashSim())))
+
   it.effect("methods it does not support fail with BadArgument, not a silent success", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
