@@ -81,11 +81,17 @@ const program = (options: Storage.SessionStorageOptions, operations: ReadonlyArr
  * store returns (or its absence) must be the last acknowledged one or one
  * started after it; with nothing acknowledged, any version started or none.
  */
-const invariant = (options: Storage.SessionStorageOptions) => (_tree: unknown, steps: ReadonlyArray<Step>) =>
+const invariant = (
+  options: Storage.SessionStorageOptions,
+  check: { readonly corruptAllowed?: boolean; readonly before?: Effect.Effect<void, unknown, SessionStorage> } = {}
+) =>
+(_tree: unknown, acknowledged: ReadonlyArray<Step>) =>
   Effect.gen(function*() {
     const store = yield* SessionStorage
+    if (check.before !== undefined) yield* check.before
+    const steps = check.before === undefined ? acknowledged : [...acknowledged, ...recoverySteps]
     const report = yield* store.check()
-    if (report.corrupt.length > 0) {
+    if (!check.corruptAllowed && report.corrupt.length > 0) {
       return yield* Effect.fail(`a corrupt line: ${JSON.stringify(report.corrupt[0])}`)
     }
     const found = new Map((yield* store.list()).map((s) => [s.id, s.raw_notes as string | undefined]))
@@ -206,4 +212,43 @@ it.effect("the invariant has teeth: a store whose saves are not durable loses an
         row([`expected failure: save with durability "none"`, "posix", "-", "-", "-", "-", `found: ${error.violation}`])
       )
     }
+  }))
+
+const recoverySteps: ReadonlyArray<Step> = [
+  { phase: "start", id: "z", note: "after the crash" },
+  { phase: "done", id: "z", note: "after the crash" }
+]
+const recoverySave = Effect.flatMap(SessionStorage, (store) => store.save(session("z", "after the crash")))
+
+it.effect("known limitation: the first save after a power cut that tore a save turns the fragment into a corrupt line", () =>
+  Effect.gen(function*() {
+    const options = { compactThreshold: false as const, path: FILE }
+    const operations = [save("a", note("a1", 3000)), save("b", note("b1", 3000))]
+    // the next process saves once, then opens the store: check() reports the old fragment as a corrupt line,
+    // because append terminates an unterminated last line instead of cutting it
+    const error = yield* Effect.flip(
+      checkCrashConsistency(program(options, operations), invariant(options, { before: recoverySave }))
+    )
+    expect(error._tag).toBe("CrashViolation")
+    if (error._tag === "CrashViolation") {
+      expect(error.violation).toMatch(/^a corrupt line: .*not JSON/)
+      expect(error.fates.some((fate) => fate.startsWith("torn: write"))).toBe(true)
+      rows.push(
+        row([
+          "known limitation: one save after the crash, then check()",
+          "posix",
+          "-",
+          "-",
+          "-",
+          "-",
+          `found: ${error.violation.slice(0, 60)}...`
+        ])
+      )
+    }
+    // but nothing is lost and the fragment is never read as a session
+    const report = yield* checkCrashConsistency(
+      program(options, operations),
+      invariant(options, { before: recoverySave, corruptAllowed: true })
+    )
+    expect(report.checked).toBeGreaterThan(0)
   }))
