@@ -7,7 +7,9 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { afterAll, assert, describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { writeReportSection } from "../../../scripts/crash-sim-report.mjs"
@@ -275,13 +277,16 @@ describe("checkCrashConsistency: AtomicFile holds its guarantee in every crash s
   it.effect("writes to several files from concurrent fibers (posix)", () =>
     Effect.gen(function*() {
       const targets = ["/data/p", "/data/q", "/data/r"]
+      // 10,000 bytes each: three 4 KiB pieces per file, pending at once in three files
+      const next = (target: string) => pattern(10_000, `new ${target};`)
+      const old = (target: string) => pattern(5_000, `old ${target};`)
       const report = yield* checkCrashConsistency<string, unknown, AtomicFile>(
         (acknowledge) =>
           Effect.forEach(
             targets,
             (target) =>
               Effect.zipRight(
-                Effect.flatMap(AtomicFile, (atomic) => atomic.writeFileString(target, `new ${target}`)),
+                Effect.flatMap(AtomicFile, (atomic) => atomic.writeFile(target, next(target))),
                 acknowledge(target)
               ),
             { concurrency: "unbounded", discard: true }
@@ -289,11 +294,11 @@ describe("checkCrashConsistency: AtomicFile holds its guarantee in every crash s
         (tree, acknowledged) =>
           Effect.forEach(targets, (target) => {
             const content = tree.files.get(target)
-            const text = content === undefined ? undefined : decoder.decode(content)
-            if (acknowledged.includes(target) && text !== `new ${target}`) {
+            if (acknowledged.includes(target) && !sameBytes(content, next(target))) {
               return Effect.fail(`acknowledged ${target} lost: ${show(content)}`)
             }
-            return text === undefined || text === `new ${target}` || text === `old ${target}`
+            const before = target === "/data/r" ? content === undefined : sameBytes(content, old(target))
+            return before || sameBytes(content, next(target))
               ? Effect.void
               : Effect.fail(`${target} is ${show(content)}`)
           }),
@@ -301,11 +306,34 @@ describe("checkCrashConsistency: AtomicFile holds its guarantee in every crash s
           setup: Effect.flatMap(FileSystem.FileSystem, (fs) =>
             Effect.zipRight(
               fs.makeDirectory("/data"),
-              Effect.forEach(targets.slice(0, 2), (target) => fs.writeFileString(target, `old ${target}`))
+              Effect.forEach(targets.slice(0, 2), (target) => fs.writeFile(target, old(target)))
             ))
         }
       )
-      recordConsistent("writeFileString \"full\", 3 files from concurrent fibers", report)
+      recordConsistent("writeFile \"full\", 3 files of 10,000 bytes from concurrent fibers", report)
+    }))
+})
+
+describe("checkCrashConsistency is bounded", () => {
+  it.effect("a crash point with more states than maxStatesPerCrashPoint stops the check with a defect saying so", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        checkCrashConsistency<string, unknown, AtomicFile>(
+          () =>
+            Effect.forEach(
+              ["/data/p", "/data/q", "/data/r"],
+              (target) => Effect.flatMap(AtomicFile, (atomic) => atomic.writeFile(target, pattern(10_000, target))),
+              { concurrency: "unbounded", discard: true }
+            ),
+          () => Effect.void,
+          {
+            setup: Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeDirectory("/data")),
+            maxStatesPerCrashPoint: 20
+          }
+        )
+      )
+      assert(Exit.isFailure(exit) && Cause.isDie(exit.cause), "expected a defect")
+      expect(Cause.pretty(exit.cause)).toMatch(/durable states, more than the limit of 20/)
     }))
 })
 
@@ -388,6 +416,12 @@ describe("checkCrashConsistency finds the violations of weakened writers (expect
         "posix"
       )
       expect(error.trace.at(-1)).toMatch(/^rename /)
+      // the message lists the calls, then the fate of each pending change
+      expect(error.message).toMatch(/^crash after 3 calls: the target is neither/)
+      expect(error.message).toContain(
+        "  3. rename /data/target.txt.tmp -> /data/target.txt\n  power cut; pending changes:"
+      )
+      expect(error.message).toMatch(/lost: write \/data\/target\.txt\.tmp \[0, 6000\)/)
     }))
 
   it.effect("a writer that renames before it syncs, on ext4 data=ordered: saved by the rename rule", () =>

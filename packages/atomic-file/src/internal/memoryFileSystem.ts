@@ -200,13 +200,18 @@ export const make = (
     throw new Failure("ENOENT")
   }
 
+  // Under an observer (the crash simulator) every call yields, so that the
+  // calls of concurrent fibers interleave as they would on a real disk.
+  const yieldAfter = <A>(effect: Effect.Effect<A, PlatformError>) =>
+    observer === undefined ? effect : Effect.zipLeft(effect, Effect.yieldNow())
+
   const run = <A>(
     method: string,
     path: string | number,
     body: () => A,
     label: string = String(path)
   ): Effect.Effect<A, PlatformError> =>
-    Effect.suspend(() => {
+    yieldAfter(Effect.suspend(() => {
       try {
         return Effect.succeed(body())
       } catch (error) {
@@ -215,7 +220,7 @@ export const make = (
       } finally {
         observer?.call(method, label)
       }
-    })
+    }))
 
   /** Adds an entry to `parent` for a new node, and tells the observer. */
   const linkNew = (parent: DirectoryNode, name: string, node: Node, label: string) => {
@@ -453,7 +458,7 @@ export const make = (
         ino: source.node.ino,
         label: `${from} -> ${to}`
       })
-    })
+    }, `${from} -> ${to}`)
 
   const readFile: FileSystem.FileSystem["readFile"] = (path) =>
     run("readFile", path, () => {
