@@ -151,26 +151,8 @@ export interface CrashSimOptions extends MemoryFileSystemOptions {
 }
 
 const makeCrashSim = (options: CrashSimOptions | undefined) => {
-  const journal = crashSimulator.makeJournal()
-  const fs = internal.make(options, journal.observer)
-  const controller = {
-    durableTree: Effect.sync(() => {
-      let tree: CrashedTree | undefined
-      crashSimulator.enumerate(
-        journal,
-        { log: journal.log.length, acknowledged: 0, calls: 0 },
-        options?.model ?? "posix",
-        Number.POSITIVE_INFINITY,
-        (state) => {
-          // the first state enumerated is the one where nothing pending persisted
-          tree = state.tree
-          return false
-        }
-      )
-      return tree as CrashedTree
-    })
-  }
-  return Context.make(FileSystem.FileSystem, fs).pipe(Context.add(CrashSimulator, controller))
+  const { durableTree, fs } = crashSimulator.makeSimulator(options ?? {})
+  return Context.make(FileSystem.FileSystem, fs).pipe(Context.add(CrashSimulator, { durableTree }))
 }
 
 /**

@@ -435,3 +435,29 @@ export const fileSystemOf = (tree: CrashedTree): FileSystem.FileSystem => {
   }))
   return fs
 }
+
+/**
+ * The memory FileSystem with a journal, and the durable tree when none of
+ * the pending changes reached the disk (the first state enumerated).
+ */
+export const makeSimulator = (
+  options: memory.MemoryFileSystemOptions & { readonly model?: CrashModel }
+): { readonly fs: FileSystem.FileSystem; readonly durableTree: Effect.Effect<CrashedTree> } => {
+  const journal = makeJournal()
+  const fs = memory.make(options, journal.observer)
+  const durableTree = Effect.sync(() => {
+    let tree: CrashedTree = { files: new Map(), directories: new Set(["/"]), symlinks: new Map() }
+    enumerate(
+      journal,
+      { log: journal.log.length, acknowledged: 0, calls: 0 },
+      options.model ?? "posix",
+      Number.POSITIVE_INFINITY,
+      (state) => {
+        tree = state.tree
+        return false
+      }
+    )
+    return tree
+  })
+  return { fs, durableTree }
+}
