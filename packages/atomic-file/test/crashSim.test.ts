@@ -144,13 +144,15 @@ afterAll(() =>
     "### `@intent/atomic-file` write paths",
     "",
     "Each row: one operation run once on the simulator; at every FileSystem call boundary every durable state",
-    "a power cut could leave was enumerated and the invariant checked on each distinct one.",
+    "a power cut could leave was enumerated and the invariant checked on each distinct one (crash points:",
+    "boundaries where the journal or the acknowledgements changed; a row is written only when no state",
+    "violated the invariant).",
     "",
     row([
       "operation",
       "model",
-      "calls (crash points)",
-      "distinct crash points",
+      "FileSystem calls",
+      "crash points (distinct)",
       "crash states",
       "trees checked",
       "violations"

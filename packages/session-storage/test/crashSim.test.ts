@@ -129,8 +129,8 @@ afterAll(() =>
     row([
       "program",
       "model",
-      "calls (crash points)",
-      "distinct crash points",
+      "FileSystem calls",
+      "crash points (distinct)",
       "crash states",
       "trees checked",
       "violations"
