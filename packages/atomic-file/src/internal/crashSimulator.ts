@@ -305,8 +305,7 @@ export const enumerate = (
     const event = journal.log[index]
     if (event === undefined) continue
     if (event._tag === "Checkpoint") {
-      // apply in call order, across objects: entries before the data of a file renamed later is fine,
-      // each sequence is applied in its own order
+      // everything so far is durable: apply it in call order
       const all = [...pending.values()].flat().sort((a, b) => a.index - b.index)
       pending.clear()
       all.forEach((unit) => apply(base, unit))
