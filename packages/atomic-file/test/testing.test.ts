@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { AtomicFile } from "../src/AtomicFile.js"
 import { errorCode } from "../src/internal/errno.js"
-import { layerMemory, layerMemoryFileSystem } from "../src/testing.js"
+import { layerCrashSimFileSystem, layerMemory, layerMemoryFileSystem } from "../src/testing.js"
 
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
@@ -98,6 +98,9 @@ describe("the memory FileSystem", () => {
       const node = yield* Effect.provide(runProbes, NodeFileSystem.layer)
       const memory = yield* Effect.provide(runProbes, layerMemoryFileSystem())
       expect(memory).toEqual(node)
+      // the crash simulator's live view is the same FileSystem, journaled
+      const crashSim = yield* Effect.provide(runProbes, layerCrashSimFileSystem())
+      expect(crashSim).toEqual(node)
       // and the probes do provoke errors
       expect(node.filter((line) => !line.endsWith(": ok")).length).toBe(probes.length - 1)
     }))

@@ -84,7 +84,60 @@ export interface MemoryFileSystemOptions {
   readonly umask?: number
 }
 
-export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSystem => {
+/**
+ * A change to the file system, described by inode numbers (what a journal
+ * of pending writes needs), with a path for messages (`label`). `node`
+ * announces a new inode; it is reachable only once an entry links it.
+ */
+export type MemoryFileSystemEvent =
+  | {
+    readonly _tag: "Node"
+    readonly ino: number
+    readonly type: "File" | "Directory" | "SymbolicLink"
+    readonly target?: string
+    readonly label: string
+  }
+  | {
+    readonly _tag: "Write"
+    readonly ino: number
+    readonly offset: number
+    readonly bytes: Uint8Array
+    readonly label: string
+  }
+  | { readonly _tag: "Truncate"; readonly ino: number; readonly length: number; readonly label: string }
+  | {
+    readonly _tag: "Link"
+    readonly directory: number
+    readonly name: string
+    readonly ino: number
+    readonly label: string
+  }
+  | { readonly _tag: "Unlink"; readonly directory: number; readonly name: string; readonly label: string }
+  | {
+    readonly _tag: "Rename"
+    readonly fromDirectory: number
+    readonly fromName: string
+    readonly toDirectory: number
+    readonly toName: string
+    readonly ino: number
+    readonly label: string
+  }
+  | { readonly _tag: "Sync"; readonly ino: number; readonly label: string }
+
+/**
+ * Told of every change as it happens in the live tree (`event`), and of the
+ * end of every call of a FileSystem or File method, failed or not (`call`).
+ */
+export interface MemoryFileSystemObserver {
+  readonly event: (event: MemoryFileSystemEvent) => void
+  readonly call: (method: string, target: string) => void
+}
+
+export const make = (
+  options: MemoryFileSystemOptions = {},
+  observer?: MemoryFileSystemObserver
+): FileSystem.FileSystem => {
+  const emit = (event: MemoryFileSystemEvent) => observer?.event(event)
   const uid = options.uid ?? 0
   const gid = options.gid ?? 0
   const umask = options.umask ?? 0o022
@@ -100,6 +153,7 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
     ino: nextIno++
   })
   const root = newDirectory(0o755)
+  emit({ _tag: "Node", ino: root.ino, type: "Directory", label: "/" })
 
   const split = (path: string): Array<string> => path.split("/").filter((part) => part.length > 0 && part !== ".")
 
@@ -146,15 +200,40 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
     throw new Failure("ENOENT")
   }
 
-  const run = <A>(method: string, path: string | number, body: () => A): Effect.Effect<A, PlatformError> =>
-    Effect.suspend(() => {
+  // Under an observer (the crash simulator) every call yields, so that the
+  // calls of concurrent fibers interleave as they would on a real disk.
+  const yieldAfter = <A>(effect: Effect.Effect<A, PlatformError>) =>
+    observer === undefined ? effect : Effect.zipLeft(effect, Effect.yieldNow())
+
+  const run = <A>(
+    method: string,
+    path: string | number,
+    body: () => A,
+    label: string = String(path)
+  ): Effect.Effect<A, PlatformError> =>
+    yieldAfter(Effect.suspend(() => {
       try {
         return Effect.succeed(body())
       } catch (error) {
         if (error instanceof Failure) return Effect.fail(systemError(method, error.code, path))
         return Effect.die(error)
+      } finally {
+        observer?.call(method, label)
       }
+    }))
+
+  /** Adds an entry to `parent` for a new node, and tells the observer. */
+  const linkNew = (parent: DirectoryNode, name: string, node: Node, label: string) => {
+    parent.entries.set(name, node)
+    emit({
+      _tag: "Node",
+      ino: node.ino,
+      type: node.kind,
+      ...(node.kind === "SymbolicLink" ? { target: node.target } : {}),
+      label
     })
+    emit({ _tag: "Link", directory: parent.ino, name, ino: node.ino, label })
+  }
 
   const existing = (path: string, follow = true): Node => {
     const { node } = lookup(path, follow)
@@ -186,7 +265,8 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
     file.data = grown
   }
 
-  const writeAt = (file: FileNode, position: number, bytes: Uint8Array) => {
+  const writeAt = (file: FileNode, position: number, bytes: Uint8Array, label: string) => {
+    if (bytes.length > 0) emit({ _tag: "Write", ino: file.ino, offset: position, bytes: bytes.slice(), label })
     ensureCapacity(file, position + bytes.length)
     if (position > file.size) file.data.fill(0, file.size, position)
     file.data.set(bytes, position)
@@ -194,21 +274,29 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
     file.mtime = new Date()
   }
 
-  const setLength = (file: FileNode, length: number) => {
+  const setLength = (file: FileNode, length: number, label: string) => {
+    emit({ _tag: "Truncate", ino: file.ino, length, label })
     ensureCapacity(file, length)
     if (length > file.size) file.data.fill(0, file.size, length)
     file.size = length
     file.mtime = new Date()
   }
 
-  const makeFile = (node: FileNode, fd: number, append: boolean, readable: boolean, writable: boolean) => {
+  const makeFile = (
+    node: FileNode,
+    fd: number,
+    append: boolean,
+    readable: boolean,
+    writable: boolean,
+    label: string
+  ) => {
     let position = 0
     let closed = false
     const guard = <A>(method: string, body: () => A) =>
       run(method, fd, () => {
         if (closed) throw new Failure("EBADF")
         return body()
-      })
+      }, label)
     const read = (buffer: Uint8Array) =>
       guard("read", () => {
         if (!readable) throw new Failure("EBADF")
@@ -221,7 +309,7 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
       guard("write", () => {
         if (!writable) throw new Failure("EBADF")
         const at = append ? node.size : position
-        writeAt(node, at, buffer)
+        writeAt(node, at, buffer, label)
         if (!append) position = at + buffer.length
         return FileSystem.Size(buffer.length)
       })
@@ -232,8 +320,9 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
       seek: (offset, from) =>
         Effect.sync(() => {
           position = from === "start" ? Number(offset) : position + Number(offset)
+          observer?.call("seek", label)
         }),
-      sync: guard("sync", () => undefined),
+      sync: guard("sync", () => emit({ _tag: "Sync", ino: node.ino, label })),
       read,
       readAlloc: (size) =>
         guard("read", () => {
@@ -247,7 +336,7 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
       truncate: (length) =>
         guard("truncate", () => {
           if (!writable) throw new Failure("EINVAL")
-          setLength(node, Number(length ?? 0))
+          setLength(node, Number(length ?? 0), label)
         }),
       write,
       writeAll: (buffer) => Effect.asVoid(write(buffer))
@@ -277,7 +366,7 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
             mtime: new Date(),
             ino: nextIno++
           }
-          parent.entries.set(name, target)
+          linkNew(parent, name, target, path)
         } else if (exclusive) {
           throw new Failure("EEXIST")
         }
@@ -287,21 +376,27 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
           return { node: target, handle: undefined }
         }
         if (target.kind !== "File") throw new Failure("ELOOP")
-        if (flag.startsWith("w")) setLength(target, 0)
+        // a file just created is empty already: no truncation to journal
+        if (flag.startsWith("w") && node !== undefined) setLength(target, 0, path)
         const readable = flag === "r" || flag.includes("+")
-        return { node: target, handle: makeFile(target, nextFd++, flag.startsWith("a"), readable, writable) }
+        return { node: target, handle: makeFile(target, nextFd++, flag.startsWith("a"), readable, writable, path) }
       }),
-      (opened) => Effect.sync(() => opened.handle?.close())
+      (opened) =>
+        Effect.sync(() => {
+          opened.handle?.close()
+          observer?.call("close", path)
+        })
     ).pipe(Effect.map((opened) => {
       if (opened.handle !== undefined) return opened.handle.file
       // a directory opened for reading: enough to fsync it
       const directory = opened.node
+      const fd = nextFd++
       return {
         [FileSystem.FileTypeId]: FileSystem.FileTypeId,
-        fd: FileSystem.FileDescriptor(nextFd++),
-        stat: Effect.sync(() => info(directory)),
+        fd: FileSystem.FileDescriptor(fd),
+        stat: run("stat", fd, () => info(directory), path),
         seek: () => Effect.void,
-        sync: Effect.void,
+        sync: run("sync", fd, () => emit({ _tag: "Sync", ino: directory.ino, label: path }), path),
         read: () => Effect.fail(systemError("read", "EISDIR", path)),
         readAlloc: () => Effect.fail(systemError("read", "EISDIR", path)),
         truncate: () => Effect.fail(systemError("truncate", "EISDIR", path)),
@@ -319,14 +414,14 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
         for (const part of split(path)) {
           current += `/${part}`
           const { name, node, parent } = lookup(current, true)
-          if (node === undefined) parent.entries.set(name, newDirectory(mode))
+          if (node === undefined) linkNew(parent, name, newDirectory(mode), current)
           else if (node.kind !== "Directory") throw new Failure("ENOTDIR")
         }
         return
       }
       const { name, node, parent } = lookup(path, false)
       if (node !== undefined) throw new Failure("EEXIST")
-      parent.entries.set(name, newDirectory(mode))
+      linkNew(parent, name, newDirectory(mode), path)
     })
 
   const remove: FileSystem.FileSystem["remove"] = (path, removeOptions) =>
@@ -338,6 +433,7 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
       }
       if (node.kind === "Directory" && !removeOptions?.recursive) throw new Failure("EISDIR")
       parent.entries.delete(name)
+      emit({ _tag: "Unlink", directory: parent.ino, name, label: path })
     })
 
   const rename: FileSystem.FileSystem["rename"] = (from, to) =>
@@ -353,7 +449,16 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
       }
       source.parent.entries.delete(source.name)
       destination.parent.entries.set(destination.name, source.node)
-    })
+      emit({
+        _tag: "Rename",
+        fromDirectory: source.parent.ino,
+        fromName: source.name,
+        toDirectory: destination.parent.ino,
+        toName: destination.name,
+        ino: source.node.ino,
+        label: `${from} -> ${to}`
+      })
+    }, `${from} -> ${to}`)
 
   const readFile: FileSystem.FileSystem["readFile"] = (path) =>
     run("readFile", path, () => {
@@ -425,7 +530,7 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
       run("symlink", path, () => {
         const { name, node, parent } = lookup(path, false)
         if (node !== undefined) throw new Failure("EEXIST")
-        parent.entries.set(name, {
+        linkNew(parent, name, {
           kind: "SymbolicLink",
           target,
           mode: 0o777,
@@ -433,13 +538,13 @@ export const make = (options: MemoryFileSystemOptions = {}): FileSystem.FileSyst
           gid,
           mtime: new Date(),
           ino: nextIno++
-        })
+        }, path)
       }),
     truncate: (path, length) =>
       run("truncate", path, () => {
         const node = existing(path)
         if (node.kind !== "File") throw new Failure("EISDIR")
-        setLength(node, Number(length ?? 0))
+        setLength(node, Number(length ?? 0), path)
       }),
     utimes: unsupported("utimes"),
     watch: () =>
