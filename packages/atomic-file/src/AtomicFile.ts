@@ -115,6 +115,36 @@ export interface AppendOptions {
   readonly lockTimeout?: Duration.DurationInput
   /** Whose `FileLock` to take, as for `update`. Default: the file itself. */
   readonly lockPath?: string
+  /**
+   * What to do with a last line that has no newline, found under the lock.
+   * By default it is terminated and kept. With `tornTail`, one for which
+   * `isTorn` returns true (the fragment of an interrupted append) is moved
+   * instead: see `TornTailOptions`.
+   */
+  readonly tornTail?: TornTailOptions
+}
+
+/**
+ * Moving a torn last line out of the way before an append. A power cut can
+ * tear an append, leaving a fragment without a newline at the end of the
+ * file; terminating it would turn it into a corrupt line. When `isTorn`
+ * returns true for it, `append`, under the lock, (1) appends the fragment
+ * verbatim as one record to `sidecar` (its own turn and lock, this call's
+ * durability and lock timeout), (2) cuts the file back to the end of its last
+ * complete line and syncs it (unless durability is `"none"`), (3) appends the
+ * record. The fragment is never destroyed: a crash after (1) and before (2)
+ * is durable leaves it in both files, and the next append moves it again (so
+ * the sidecar may hold it twice). Only the fragment is read (backward from
+ * the end): a file that ends with a newline costs nothing more.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TornTailOptions {
+  /** Tells a fragment from a complete last record that only lacks its newline. */
+  readonly isTorn: (fragment: Uint8Array) => boolean
+  /** Where fragments go (not the file itself). */
+  readonly sidecar: string
 }
 
 /**
@@ -179,7 +209,8 @@ export interface AtomicFileService {
   /**
    * Appends one record and a newline in a single write, in the path's turn
    * and under the cross-process `FileLock`. A last line without a newline is
-   * terminated first, never cut. The record must not contain a newline.
+   * terminated first, never cut, unless `tornTail` moves it to a sidecar file.
+   * The record must not contain a newline.
    */
   readonly append: (
     path: string,

@@ -198,7 +198,8 @@ export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
 
 /**
  * Writing or syncing an appended record failed. When `truncated` is true the
- * file was cut back to its length before the call, so it is unchanged; when
+ * file was cut back to its length before the call, so it is unchanged (but
+ * for a torn last line that `tornTail` already moved to its sidecar); when
  * false (the truncate failed too) it may end with a partial record, which a
  * reader sees as a torn final line.
  *

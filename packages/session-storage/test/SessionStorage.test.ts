@@ -2,12 +2,13 @@ import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import type { InterviewSession } from "../src/InterviewSession.js"
+import { encodeLine, type InterviewSession } from "../src/InterviewSession.js"
 import { SessionStorage } from "../src/SessionStorage.js"
 import { formatError } from "../src/SessionStorageError.js"
 import { fixtureBytes, FIXTURES, readBytes, readText, session, tempDirectory, withStore } from "./support.js"
@@ -19,6 +20,8 @@ const exposeGc = (): () => void => {
   v8.setFlagsFromString("--expose-gc")
   return vm.runInNewContext("gc") as () => void
 }
+/** The line a save writes for `s`. */
+const line = (s: InterviewSession) => Either.getOrThrow(encodeLine(s))
 const ids = (sessions: ReadonlyArray<InterviewSession>) => sessions.map((s) => s.id)
 
 const scoped = <A, E>(effect: Effect.Effect<A, E, NodeContext.NodeContext | Scope.Scope>) =>
@@ -248,12 +251,13 @@ describe("SessionStorage with damaged files", () => {
             expect(report.duplicates).toEqual([{ id: "a", count: 2, lines: [1, 6] }])
             expect(report).toMatchObject({ sessions: 3, records: 4, superseded: 1, blank: 1, lines: 10 })
 
-            // saving appends after terminating the torn fragment's line: never cut
+            // saving moves the torn fragment to the sidecar, cuts it, then appends
             yield* store.save(session("f"))
-            expect((yield* readText(file)).startsWith(`${original}\n`)).toBe(true)
+            expect(yield* readText(file)).toBe(`${lines.join("\n")}\n${line(session("f"))}\n`)
+            expect(yield* readText(`${file}.rejected`)).toBe(`${torn}\n`)
 
             const compaction = yield* store.compact()
-            expect(compaction).toMatchObject({ rewritten: true, rejected: 5 })
+            expect(compaction).toMatchObject({ rewritten: true, rejected: 4 })
           }))
 
         // the main file: one line per live session, in order of last save
@@ -267,7 +271,7 @@ describe("SessionStorage with damaged files", () => {
         ])
         // the sidecar holds every rejected line verbatim, the 10 MB one included
         const rejected = (yield* readText(`${file}.rejected`)).split("\n")
-        expect(rejected).toEqual(["{this is not json", `{"id":"c","profile":"api"}`, huge, longId, torn, ""])
+        expect(rejected).toEqual([torn, "{this is not json", `{"id":"c","profile":"api"}`, huge, longId, ""])
 
         yield* withStore({ path: file }, (store) =>
           Effect.gen(function*() {
@@ -299,6 +303,34 @@ describe("SessionStorage with damaged files", () => {
       expect(yield* fs.exists(`${file}.rejected`)).toBe(false)
     })))
 
+  it.effect("a save or remove after a power cut that tore a save moves the fragment to the sidecar: check() stays ok", () =>
+    scoped(Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDirectory
+      const file = `${dir}/sessions.jsonl`
+      const sidecar = `${file}.rejected`
+      const complete = `${good("a")}\n${good("b")}\n`
+      const torn = line(session("c", "lost")).slice(0, 30)
+      yield* fs.writeFileString(file, `${complete}${torn}`)
+      yield* withStore({ path: file, compactThreshold: false }, (store) =>
+        Effect.gen(function*() {
+          yield* store.save(session("d"))
+          expect(yield* readText(file)).toBe(`${complete}${line(session("d"))}\n`)
+          expect(yield* readText(sidecar)).toBe(`${torn}\n`)
+          expect(yield* store.check()).toMatchObject({ ok: true, sessions: 3, lines: 3, rejected: 1 })
+          expect(ids(yield* store.list())).toEqual(["a", "b", "d"])
+        }))
+      // a second power cut tears a removal (of "b")
+      yield* fs.writeFileString(file, `${complete}${line(session("d"))}\n{"$deleted":"`)
+      yield* withStore({ path: file, compactThreshold: false }, (store) =>
+        Effect.gen(function*() {
+          yield* store.remove("a")
+          expect(yield* readText(file)).toBe(`${complete}${line(session("d"))}\n{"$deleted":"a"}\n`)
+          expect(yield* readText(sidecar)).toBe(`${torn}\n{"$deleted":"\n`)
+          expect(yield* store.check()).toMatchObject({ ok: true, sessions: 2, removals: 1, rejected: 2 })
+        }))
+    })))
+
   it.effect("a file written by the original tool, with no final newline, takes a save without losing its last line", () =>
     scoped(Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
@@ -312,6 +344,9 @@ describe("SessionStorage with damaged files", () => {
           expect(ids(yield* store.list())).toEqual(["a", "b", "c"])
           expect((yield* store.check()).ok).toBe(true)
         }))
+      // terminated, not moved: the last line was complete
+      expect(yield* readText(file)).toBe(`${good("a")}\n${good("b")}\n${line(session("c"))}\n`)
+      expect(yield* fs.exists(`${file}.rejected`)).toBe(false)
     })))
 })
 

@@ -4,8 +4,15 @@ import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { AppendOptions, RemoveOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
-import { FileTooLarge, type Operation, ReadFailure, RemoveFailure, type WriteError } from "../AtomicFileError.js"
+import type { AtomicFileService, RemoveOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
+import {
+  FileTooLarge,
+  InvalidInput,
+  type Operation,
+  ReadFailure,
+  RemoveFailure,
+  type WriteError
+} from "../AtomicFileError.js"
 import { FileLock } from "../FileLock.js"
 import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
@@ -153,17 +160,32 @@ export const make = Effect.gen(function*() {
       }))
   }
 
-  const append = (file: string, record: Uint8Array | string, options?: AppendOptions) => {
+  // typed by the interface: it calls itself for the sidecar of `tornTail`
+  const append: AtomicFileService["append"] = (file, record, options) => {
     const ctx: Steps.WriteContext = { fs, path, operation: "append" }
     const bytes = typeof record === "string" ? encoder.encode(record) : record
+    const durability = options?.durability ?? "full"
+    const tornTail = options?.tornTail
     return Effect.zipRight(
       validateRecord(ctx, file, bytes),
-      underLock(ctx, file, options ?? {}, (target) =>
-        appendRecord(ctx, target, bytes, {
-          durability: options?.durability ?? "full",
-          mode: options?.mode,
-          createParents: options?.createParents ?? true
-        }))
+      tornTail !== undefined && path.resolve(tornTail.sidecar) === path.resolve(file)
+        ? Effect.fail(
+          new InvalidInput({ operation: "append", path: file, message: "the sidecar of tornTail is the file itself" })
+        )
+        : underLock(ctx, file, options ?? {}, (target) =>
+          appendRecord(ctx, target, bytes, {
+            durability,
+            mode: options?.mode,
+            createParents: options?.createParents ?? true,
+            tornTail: tornTail && {
+              isTorn: tornTail.isTorn,
+              rescue: (fragment) =>
+                append(tornTail.sidecar, fragment, {
+                  durability,
+                  ...(options?.lockTimeout === undefined ? {} : { lockTimeout: options.lockTimeout })
+                })
+            }
+          }))
     )
   }
 

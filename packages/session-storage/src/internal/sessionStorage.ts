@@ -368,9 +368,27 @@ export const make = Effect.gen(function*() {
           due ? Effect.asVoid(compact()) : Effect.void
       )
 
+  /**
+   * A last line without a newline that is not a session or a removal is the
+   * fragment of a save that a crash tore: `append` moves it to the sidecar
+   * (durably, before it cuts it from the file) instead of terminating it into
+   * a corrupt line. One that parses is a complete line of the original tool.
+   */
+  const tornTail = {
+    sidecar: rejectedFile,
+    isTorn: (fragment: Uint8Array) =>
+      classifyLine({
+        number: 0,
+        offset: 0,
+        length: fragment.length,
+        terminated: false,
+        bytes: fragment.length <= maxLineBytes ? fragment : undefined
+      })._tag === "Torn"
+  }
+
   const appendLine = (operation: string, bytes: Uint8Array) =>
     Effect.zipRight(
-      Effect.mapError(atomic.append(file, bytes, { durability, ...lockTimeout }), failure(operation)),
+      Effect.mapError(atomic.append(file, bytes, { durability, tornTail, ...lockTimeout }), failure(operation)),
       compactIfDue(operation)
     )
 
