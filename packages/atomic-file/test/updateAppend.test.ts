@@ -218,6 +218,85 @@ layer(LiveLayer)("append", (it) => {
       expect(yield* readText(`${dir}/s.jsonl`)).toBe(`{"id":"1"}\n{"id":"2"}\n{"id":"3"}\n`)
     }))
 
+  describe("tornTail", () => {
+    /** A JSON object is complete; anything else without a newline is a fragment. */
+    const seen: Array<string> = []
+    const tornTail = (sidecar: string) => ({
+      sidecar,
+      isTorn: (fragment: Uint8Array) => {
+        seen.push(text(fragment))
+        try {
+          JSON.parse(text(fragment))
+          return false
+        } catch {
+          return true
+        }
+      }
+    })
+
+    it.scoped("a torn last line goes to the sidecar, is cut, and the record follows the last complete line", () =>
+      Effect.gen(function*() {
+        const atomic = yield* AtomicFile
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tempDirectory
+        const file = `${dir}/s.jsonl`
+        // a fragment longer than the 64 KiB read backward at a time
+        const fragment = `{"id":"2","note":"${"x".repeat(150 * 1024)}`
+        yield* fs.writeFileString(file, `{"id":"1"}\n${fragment}`)
+        seen.length = 0
+        yield* atomic.append(file, `{"id":"3"}`, { tornTail: tornTail(`${file}.rejected`) })
+        expect(seen).toEqual([fragment])
+        expect(yield* readText(file)).toBe(`{"id":"1"}\n{"id":"3"}\n`)
+        expect(yield* readText(`${file}.rejected`)).toBe(`${fragment}\n`)
+        // a file that is all fragment is cut to nothing; the sidecar keeps both, in order
+        yield* fs.writeFileString(file, `{"id`)
+        yield* atomic.append(file, `{"id":"4"}`, { tornTail: tornTail(`${file}.rejected`) })
+        expect(yield* readText(file)).toBe(`{"id":"4"}\n`)
+        expect(yield* readText(`${file}.rejected`)).toBe(`${fragment}\n{"id\n`)
+        expect(yield* listTree(dir)).toEqual(["s.jsonl", "s.jsonl.lock", "s.jsonl.rejected", "s.jsonl.rejected.lock"])
+      }))
+
+    it.scoped("a complete last line is terminated; a file ending with a newline is not even asked about", () =>
+      Effect.gen(function*() {
+        const atomic = yield* AtomicFile
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tempDirectory
+        const file = `${dir}/s.jsonl`
+        yield* fs.writeFileString(file, `{"id":"1"}\n{"id":"2"}`)
+        seen.length = 0
+        yield* atomic.append(file, `{"id":"3"}`, { tornTail: tornTail(`${file}.rejected`) })
+        yield* atomic.append(file, `{"id":"4"}`, { tornTail: tornTail(`${file}.rejected`) })
+        expect(seen).toEqual([`{"id":"2"}`])
+        expect(yield* readText(file)).toBe(`{"id":"1"}\n{"id":"2"}\n{"id":"3"}\n{"id":"4"}\n`)
+        expect(yield* fs.exists(`${file}.rejected`)).toBe(false)
+      }))
+
+    it.scoped("the sidecar cannot be written (a directory): its error, and the file keeps the fragment", () =>
+      Effect.gen(function*() {
+        const atomic = yield* AtomicFile
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tempDirectory
+        const file = `${dir}/s.jsonl`
+        yield* fs.writeFileString(file, `{"id":"1"}\n{"id`)
+        yield* fs.makeDirectory(`${file}.rejected`)
+        const error = yield* Effect.flip(atomic.append(file, `{"id":"3"}`, { tornTail: tornTail(`${file}.rejected`) }))
+        expect(error).toMatchObject({ _tag: "TargetResolutionFailure", path: `${file}.rejected` })
+        expect(yield* readText(file)).toBe(`{"id":"1"}\n{"id`)
+      }))
+
+    it.scoped("the sidecar is the file itself: InvalidInput, nothing changed", () =>
+      Effect.gen(function*() {
+        const atomic = yield* AtomicFile
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tempDirectory
+        const file = `${dir}/s.jsonl`
+        yield* fs.writeFileString(file, `{"id`)
+        const error = yield* Effect.flip(atomic.append(file, `{"id":"3"}`, { tornTail: tornTail(`${dir}/./s.jsonl`) }))
+        expect(error._tag).toBe("InvalidInput")
+        expect(yield* readText(file)).toBe(`{"id`)
+      }))
+  })
+
   it.scoped("a record with a newline is InvalidInput and changes nothing", () =>
     Effect.gen(function*() {
       const atomic = yield* AtomicFile
