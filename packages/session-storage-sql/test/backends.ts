@@ -1,0 +1,118 @@
+/**
+ * The three backends of the `SessionStorage` contract, each able to make a
+ * fresh, isolated store (a temp file, a temp SQLite file, a table of its own
+ * in the test PostgreSQL database) and any number of clients on it.
+ */
+import { NodeContext } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { SessionStorage } from "@intent/session-storage"
+import type { StorageFailure } from "@intent/session-storage/SessionStorageError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import pg from "pg"
+import * as Pg from "../src/Pg.js"
+import * as Sqlite from "../src/Sqlite.js"
+
+/** What a contract test may set on a store. */
+export interface Limits {
+  readonly maxBytes?: number
+  readonly maxIdLength?: number
+  readonly strict?: boolean
+}
+
+/** One isolated store; `client` makes a new client on it (as another process would). */
+export interface Place {
+  readonly client: (limits?: Limits) => Layer.Layer<SessionStorage.SessionStorage, StorageFailure>
+}
+
+export type Kind = "file" | "sqlite" | "pg"
+
+export interface Backend {
+  readonly kind: Kind
+  readonly place: Effect.Effect<Place, never, Scope.Scope>
+}
+
+const tempDirectory = Effect.orDie(Effect.flatMap(
+  FileSystem.FileSystem,
+  (fs) => fs.makeTempDirectoryScoped({ prefix: "session-storage-sql-test-" })
+)).pipe(Effect.provide(NodeContext.layer))
+
+export const fileBackend: Backend = {
+  kind: "file",
+  place: Effect.map(tempDirectory, (dir) => ({
+    client: (limits = {}) =>
+      SessionStorage.layer({
+        path: `${dir}/sessions.jsonl`,
+        ...(limits.maxBytes === undefined ? {} : { maxLineBytes: limits.maxBytes }),
+        ...(limits.maxIdLength === undefined ? {} : { maxIdLength: limits.maxIdLength }),
+        ...(limits.strict === undefined ? {} : { strict: limits.strict })
+      }).pipe(Layer.provide(NodeContext.layer))
+  }))
+}
+
+export const sqliteBackend: Backend = {
+  kind: "sqlite",
+  place: Effect.map(tempDirectory, (dir) => ({
+    client: (limits = {}) => Sqlite.layer({ filename: `${dir}/sessions.db`, pageSize: 2, ...limits })
+  }))
+}
+
+/** The test server's URL: `INTENT_TEST_PG_URL` (`.ci/run` sets it). */
+export const pgUrl = process.env.INTENT_TEST_PG_URL ?? ""
+
+/**
+ * Whether the test PostgreSQL server answers; the reason when it does not.
+ * Under CI (`CI=true`) the tests that need it fail instead of skipping.
+ */
+export const probePg = async (): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> => {
+  if (pgUrl === "") {
+    return { ok: false, reason: "INTENT_TEST_PG_URL is not set (.ci/run sets it after starting PostgreSQL)" }
+  }
+  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 })
+  try {
+    await client.connect()
+    await client.query("SELECT 1")
+    return { ok: true }
+  } catch (error) {
+    return { ok: false, reason: `no PostgreSQL server answers at INTENT_TEST_PG_URL: ${(error as Error).message}` }
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+export const isCI = process.env.CI === "true"
+
+let tables = 0
+
+/** Runs plain SQL on the test server (setup and cleanup, outside the code under test). */
+export const pgQuery = (text: string) =>
+  Effect.promise(async () => {
+    const client = new pg.Client({ connectionString: pgUrl })
+    await client.connect()
+    try {
+      return (await client.query(text)).rows as Array<Record<string, unknown>>
+    } finally {
+      await client.end()
+    }
+  })
+
+/** Drops a table made by the store, with its sequence and migrations table. */
+export const dropPgTable = (table: string) =>
+  pgQuery(
+    `DROP TABLE IF EXISTS ${table}; DROP SEQUENCE IF EXISTS ${table}_save_seq; DROP TABLE IF EXISTS ${table}_migrations`
+  )
+
+/** A table name no other test (nor a parallel run) uses. */
+export const uniqueTable = (prefix: string) =>
+  `${prefix}_${process.pid}_${++tables}_${Math.floor(Math.random() * 1e9).toString(36)}`
+
+export const pgBackend: Backend = {
+  kind: "pg",
+  place: Effect.map(
+    Effect.acquireRelease(Effect.sync(() => uniqueTable("contract")), (table) => dropPgTable(table)),
+    (table) => ({
+      client: (limits = {}) => Pg.layer({ url: pgUrl, table, maxConnections: 4, ...limits })
+    })
+  )
+}
