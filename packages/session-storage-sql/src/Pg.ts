@@ -3,9 +3,11 @@
  *
  * @since 0.1.0
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type { SessionStorage } from "@intent/session-storage"
 import { StorageFailure } from "@intent/session-storage/SessionStorageError"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { layer as sqlLayer, type SqlSessionStorageOptions } from "./SqlSessionStorage.js"
@@ -54,3 +56,21 @@ export const layer = (options: PgOptions): Layer.Layer<SessionStorage.SessionSto
   )
   return sqlLayer({ description, ...options }).pipe(Layer.provide(client))
 }
+
+/**
+ * Connects to the server at `url` and runs `SELECT 1`: whether a store
+ * could open there (tests use it to tell a missing server from a failure).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const ping = (url: string): Effect.Effect<void, StorageFailure> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const sql = yield* PgClient.make({ url: Redacted.make(url), connectTimeout: "3 seconds" })
+      yield* sql`SELECT 1`
+    }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.mapError((cause) => new StorageFailure({ operation: "connect", path: describeUrl(url), cause }))
+    )
+  )

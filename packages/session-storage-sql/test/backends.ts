@@ -69,16 +69,10 @@ export const probePg = async (): Promise<{ readonly ok: true } | { readonly ok: 
   if (pgUrl === "") {
     return { ok: false, reason: "INTENT_TEST_PG_URL is not set (.ci/run sets it after starting PostgreSQL)" }
   }
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 3000 })
-  try {
-    await client.connect()
-    await client.query("SELECT 1")
-    return { ok: true }
-  } catch (error) {
-    return { ok: false, reason: `no PostgreSQL server answers at INTENT_TEST_PG_URL: ${(error as Error).message}` }
-  } finally {
-    await client.end().catch(() => undefined)
-  }
+  const reached = await Effect.runPromise(Effect.either(Pg.ping(pgUrl)))
+  return reached._tag === "Right"
+    ? { ok: true }
+    : { ok: false, reason: `no PostgreSQL server answers at INTENT_TEST_PG_URL: ${reached.left.message}` }
 }
 
 export const isCI = process.env.CI === "true"
