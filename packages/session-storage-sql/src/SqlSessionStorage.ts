@@ -34,8 +34,11 @@ export interface SqlSessionStorageOptions {
   readonly strict?: boolean
   /** Rows per page of `stream` on SQLite. Default 256. */
   readonly pageSize?: number
-  /** SQLite `synchronous` for this store's connection. Default `"FULL"`: a save is durable when it returns. */
-  readonly sqliteSynchronous?: "EXTRA" | "FULL" | "NORMAL"
+  /**
+   * SQLite `synchronous` for this store's connection. Default `"FULL"`: a save is
+   * durable when it returns. `"NORMAL"` and `"OFF"` trade that away (bulk loads).
+   */
+  readonly sqliteSynchronous?: "EXTRA" | "FULL" | "NORMAL" | "OFF"
   /** SQLite `busy_timeout`: how long a save waits for another writer. Default 30 seconds. */
   readonly sqliteBusyTimeoutMillis?: number
 }

@@ -3,13 +3,16 @@
  * fresh, isolated store (a temp file, a temp SQLite file, a table of its own
  * in the test PostgreSQL database) and any number of clients on it.
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { SessionStorage } from "@intent/session-storage"
 import type { StorageFailure } from "@intent/session-storage/SessionStorageError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { readFileSync } from "node:fs"
 import pg from "pg"
 import * as Pg from "../src/Pg.js"
 import * as Sqlite from "../src/Sqlite.js"
@@ -24,6 +27,8 @@ export interface Limits {
 /** One isolated store; `client` makes a new client on it (as another process would). */
 export interface Place {
   readonly client: (limits?: Limits) => Layer.Layer<SessionStorage.SessionStorage, StorageFailure>
+  /** The stored text of every live session by id, read beside the store (the file's lines, the body column). */
+  readonly stored: Effect.Effect<Map<string, string>>
 }
 
 export type Kind = "file" | "sqlite" | "pg"
@@ -41,6 +46,16 @@ const tempDirectory = Effect.orDie(Effect.flatMap(
 export const fileBackend: Backend = {
   kind: "file",
   place: Effect.map(tempDirectory, (dir) => ({
+    stored: Effect.sync(() => {
+      const byId = new Map<string, string>()
+      for (const line of readFileSync(`${dir}/sessions.jsonl`, "utf8").split("\n")) {
+        if (line.length === 0) continue
+        const parsed = JSON.parse(line) as { id?: string; $deleted?: string }
+        if (parsed.id !== undefined) byId.set(parsed.id, line)
+        if (parsed.$deleted !== undefined) byId.delete(parsed.$deleted)
+      }
+      return byId
+    }),
     client: (limits = {}) =>
       SessionStorage.layer({
         path: `${dir}/sessions.jsonl`,
@@ -54,6 +69,11 @@ export const fileBackend: Backend = {
 export const sqliteBackend: Backend = {
   kind: "sqlite",
   place: Effect.map(tempDirectory, (dir) => ({
+    stored: Effect.gen(function*() {
+      const sql = yield* SqliteClient.make({ filename: `${dir}/sessions.db` })
+      const rows = yield* sql<{ id: string; body: string }>`SELECT id, body FROM intent_sessions`
+      return new Map(rows.map((row) => [row.id, row.body]))
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.orDie),
     client: (limits = {}) => Sqlite.layer({ filename: `${dir}/sessions.db`, pageSize: 2, ...limits })
   }))
 }
@@ -106,6 +126,10 @@ export const pgBackend: Backend = {
   place: Effect.map(
     Effect.acquireRelease(Effect.sync(() => uniqueTable("contract")), (table) => dropPgTable(table)),
     (table) => ({
+      stored: Effect.map(
+        pgQuery(`SELECT id, body FROM ${table}`),
+        (rows) => new Map(rows.map((row) => [String(row.id), String(row.body)]))
+      ),
       client: (limits = {}) => Pg.layer({ url: pgUrl, table, maxConnections: 4, ...limits })
     })
   )

@@ -100,6 +100,10 @@ export const contract = (backend: Backend) => {
               expect(listed.map(text)).toEqual(lines)
               const streamed = yield* Stream.runCollect(store.stream())
               expect(Array.from(streamed, text)).toEqual(lines)
+              // the stored text itself, not only what reads back
+              const stored = yield* place.stored
+              expect(stored.size).toBe(lines.length)
+              for (const line of lines) expect(stored.get(decode(line).id)).toBe(line)
               for (const line of [lines[0], lines[lines.length - 1]]) {
                 assert.isDefined(line)
                 expect(text(yield* store.get(decode(line).id))).toBe(line)
@@ -145,17 +149,25 @@ export const contract = (backend: Backend) => {
     it.scopedLive("ids and notes in any script survive, byte for byte", () =>
       Effect.gen(function*() {
         const place = yield* backend.place
-        const odd = [
+        const odd: Array<InterviewSession.InterviewSession> = [
           session("ünïcødé-🙂", "line\nbreak \"quoted\" \\ back\tslash \u0001 \u2028"),
           session("'; DROP TABLE x; --", "{\"$deleted\":\"a\"}"),
           session("%_*?", "\u00e9\u0301 NFC and NFD")
         ]
+        // a whole confidence is written as a float (1.0), as the original tool needs it
+        const rich = decode(fixtureLines("intent-sessions.jsonl")[0] ?? "")
+        const answer = rich.answers[0]
+        assert.isDefined(answer)
+        odd.push({ ...rich, id: "whole-confidence", answers: [{ ...answer, confidence: 1 }] })
         yield* using(place.client(), (store) => Effect.forEach(odd, store.save, { discard: true }))
         yield* using(place.client(), (store) =>
           Effect.gen(function*() {
             expect((yield* store.list()).map(text)).toEqual(odd.map(text))
             for (const s of odd) expect(text(yield* store.get(s.id))).toBe(text(s))
+            expect(text(yield* store.get("whole-confidence"))).toContain(`"confidence":1.0,`)
           }))
+        const stored = yield* place.stored
+        for (const s of odd) expect(stored.get(s.id)).toBe(text(s))
       }))
 
     it.scopedLive("concurrent clients: no save is lost, one version of a contended id wins, no duplicate", () =>
