@@ -29,6 +29,8 @@ export interface Place {
   readonly client: (limits?: Limits) => Layer.Layer<SessionStorage.SessionStorage, StorageFailure>
   /** The stored text of every live session by id, read beside the store (the file's lines, the body column). */
   readonly stored: Effect.Effect<Map<string, string>>
+  /** Databases only: replaces the stored text of `id` beside the store, as a hand edit would. */
+  readonly overwrite?: (id: string, text: string) => Effect.Effect<void>
 }
 
 export type Kind = "file" | "sqlite" | "pg"
@@ -74,6 +76,11 @@ export const sqliteBackend: Backend = {
       const rows = yield* sql<{ id: string; body: string }>`SELECT id, body FROM intent_sessions`
       return new Map(rows.map((row) => [row.id, row.body]))
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.orDie),
+    overwrite: (id, text) =>
+      Effect.gen(function*() {
+        const sql = yield* SqliteClient.make({ filename: `${dir}/sessions.db` })
+        yield* sql`UPDATE intent_sessions SET body = ${text} WHERE id = ${id}`
+      }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.orDie),
     client: (limits = {}) => Sqlite.layer({ filename: `${dir}/sessions.db`, pageSize: 2, ...limits })
   }))
 }
@@ -130,6 +137,8 @@ export const pgBackend: Backend = {
         pgQuery(`SELECT id, body FROM ${table}`),
         (rows) => new Map(rows.map((row) => [String(row.id), String(row.body)]))
       ),
+      overwrite: (id, text) =>
+        Effect.asVoid(pgQuery(`UPDATE ${table} SET body = '${text.replaceAll("'", "''")}' WHERE id = '${id}'`)),
       client: (limits = {}) => Pg.layer({ url: pgUrl, table, maxConnections: 4, ...limits })
     })
   )
