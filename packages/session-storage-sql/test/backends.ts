@@ -31,6 +31,12 @@ export interface Place {
   readonly stored: Effect.Effect<Map<string, string>>
   /** Databases only: replaces the stored text of `id` beside the store, as a hand edit would. */
   readonly overwrite?: (id: string, text: string) => Effect.Effect<void>
+  /**
+   * Databases only: inserts rows `s-1` … `s-<count>` in one statement, the
+   * text of each being `template` with its `"id":"ID"` set (the store's
+   * table must exist: open a client first).
+   */
+  readonly fill?: (count: number, template: string) => Effect.Effect<void>
 }
 
 export type Kind = "file" | "sqlite" | "pg"
@@ -80,6 +86,13 @@ export const sqliteBackend: Backend = {
       Effect.gen(function*() {
         const sql = yield* SqliteClient.make({ filename: `${dir}/sessions.db` })
         yield* sql`UPDATE intent_sessions SET body = ${text} WHERE id = ${id}`
+      }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.orDie),
+    fill: (count, template) =>
+      Effect.gen(function*() {
+        const sql = yield* SqliteClient.make({ filename: `${dir}/sessions.db` })
+        yield* sql`INSERT INTO intent_sessions (id, save_seq, body, profile, stage, updated_at)
+WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ${count})
+SELECT 's-' || n, n, replace(${template}, '"id":"ID"', '"id":"s-' || n || '"'), 'api', 'discovery', '' FROM c`
       }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.orDie),
     client: (limits = {}) => Sqlite.layer({ filename: `${dir}/sessions.db`, pageSize: 2, ...limits })
   }))
@@ -139,6 +152,13 @@ export const pgBackend: Backend = {
       ),
       overwrite: (id, text) =>
         Effect.asVoid(pgQuery(`UPDATE ${table} SET body = '${text.replaceAll("'", "''")}' WHERE id = '${id}'`)),
+      fill: (count, template) =>
+        Effect.asVoid(pgQuery(
+          `INSERT INTO ${table} (id, save_seq, body, profile, stage, updated_at)
+SELECT 's-' || n, n, replace('${template.replaceAll("'", "''")}', '"id":"ID"', '"id":"s-' || n || '"'),
+  'api', 'discovery', '' FROM generate_series(1, ${count}) n;
+SELECT setval('${table}_save_seq', ${count})`
+        )),
       client: (limits = {}) => Pg.layer({ url: pgUrl, table, maxConnections: 4, ...limits })
     })
   )
