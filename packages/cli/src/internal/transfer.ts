@@ -5,26 +5,40 @@
  * writes nothing.
  */
 import { InterviewSession, type SessionStorage, type SessionStorageError } from "@intent/session-storage"
-import * as Pg from "@intent/session-storage-sql/Pg"
-import * as Sqlite from "@intent/session-storage-sql/Sqlite"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { UsageError } from "./runCommand.js"
 
 /**
  * The store a database URL names: `postgres://` or `postgresql://` for
- * PostgreSQL, `sqlite:<file>` for an SQLite file.
+ * PostgreSQL, `sqlite:<file>` for an SQLite file. The driver is imported
+ * only then, so that the other commands do not load it.
  */
 export const databaseLayer = (
   url: string,
   table: string | undefined
 ): Either.Either<Layer.Layer<SessionStorage.SessionStorage, SessionStorageError.StorageFailure>, UsageError> => {
   const tableOption = table === undefined ? {} : { table }
-  if (/^postgres(ql)?:\/\//.test(url)) return Either.right(Pg.layer({ url, ...tableOption }))
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    return Either.right(Layer.unwrapEffect(
+      Effect.map(
+        Effect.promise(() => import("@intent/session-storage-sql/Pg")),
+        (Pg) => Pg.layer({ url, ...tableOption })
+      )
+    ))
+  }
   const sqlite = /^sqlite:(?:\/\/)?(.+)$/.exec(url)
-  if (sqlite?.[1] !== undefined) return Either.right(Sqlite.layer({ filename: sqlite[1], ...tableOption }))
+  if (sqlite?.[1] !== undefined) {
+    const filename = sqlite[1]
+    return Either.right(Layer.unwrapEffect(
+      Effect.map(
+        Effect.promise(() => import("@intent/session-storage-sql/Sqlite")),
+        (Sqlite) => Sqlite.layer({ filename, ...tableOption })
+      )
+    ))
+  }
   return Either.left(
     new UsageError({ message: `not a database URL: ${JSON.stringify(url)} (postgres://... or sqlite:<file>)` })
   )
