@@ -74,6 +74,9 @@ const roundTrip = async (dir: string, url: string, tableArgs: ReadonlyArray<stri
   expect(changed.stdout).toMatch(/: 1 saved, 309 unchanged\n$/)
 }
 
+/** five runs of the command, each starting Node and the drivers: slow on a loaded machine */
+const ROUND_TRIP_TIMEOUT = 300_000
+
 const withDir = async (body: (dir: string) => Promise<void>) => {
   const dir = mkdtempSync(join(tmpdir(), "cli-transfer-test-"))
   try {
@@ -85,7 +88,7 @@ const withDir = async (body: (dir: string) => Promise<void>) => {
 
 describe("intent-sessions import and export", () => {
   it("SQLite: byte-identical both ways, a second run changes nothing, the count at the end", () =>
-    withDir((dir) => roundTrip(dir, `sqlite:${join(dir, "sessions.db")}`, [])))
+    withDir((dir) => roundTrip(dir, `sqlite:${join(dir, "sessions.db")}`, [])), ROUND_TRIP_TIMEOUT)
 
   it("a progress line on a terminal, cleared at the end", () =>
     withDir(async (dir) => {
@@ -145,5 +148,5 @@ describe("intent-sessions import and export on PostgreSQL", () => {
     } finally {
       await dropTable(table)
     }
-  })
+  }, ROUND_TRIP_TIMEOUT)
 })
