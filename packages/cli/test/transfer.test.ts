@@ -87,8 +87,11 @@ const withDir = async (body: (dir: string) => Promise<void>) => {
 }
 
 describe("intent-sessions import and export", () => {
-  it("SQLite: byte-identical both ways, a second run changes nothing, the count at the end", () =>
-    withDir((dir) => roundTrip(dir, `sqlite:${join(dir, "sessions.db")}`, [])), ROUND_TRIP_TIMEOUT)
+  it(
+    "SQLite: byte-identical both ways, a second run changes nothing, the count at the end",
+    () => withDir((dir) => roundTrip(dir, `sqlite:${join(dir, "sessions.db")}`, [])),
+    ROUND_TRIP_TIMEOUT
+  )
 
   it("a progress line on a terminal, cleared at the end", () =>
     withDir(async (dir) => {
