@@ -103,7 +103,8 @@ export const pgUrl = process.env.INTENT_TEST_PG_URL ?? ""
 
 /**
  * Whether the test PostgreSQL server answers; the reason when it does not.
- * Under CI (`CI=true`) the tests that need it fail instead of skipping.
+ * Under CI (`CI=true`), or when `INTENT_TEST_PG_URL` names a server, the
+ * tests that need it fail instead of skipping.
  */
 export const probePg = async (): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> => {
   if (pgUrl === "") {
@@ -115,7 +116,7 @@ export const probePg = async (): Promise<{ readonly ok: true } | { readonly ok: 
     : { ok: false, reason: `no PostgreSQL server answers at INTENT_TEST_PG_URL: ${reached.left.message}` }
 }
 
-export const isCI = process.env.CI === "true"
+export const isCI = process.env.CI === "true" || pgUrl !== ""
 
 let tables = 0
 
