@@ -81,3 +81,6 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
     `|${header.map(() => "---").join("|")}|`,
     ...rows.map((row) => `| ${row.join(" | ")} |`)
   ].join("\n") + "\n"
+
+/** `full` in a reporting run (`pnpm test:reliability`), `quick` in a plain `pnpm test`. */
+export const scaled = (full: number, quick: number) => reportEnabled ? full : quick
