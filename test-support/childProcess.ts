@@ -94,9 +94,18 @@ export const childProcessesOf = (packageUrl: URL) => {
    * Starts `node` on `script` (an ES module's source; `DIST` in it is
    * replaced by the path of the package's `dist/index.js`) with `args` after
    * `--`. The child is killed when the scope closes, if still running. With
-   * `bundle`, the child runs the script bundled (see above).
+   * `bundle`, the child runs the script bundled (see above); with `via`,
+   * node runs under that command.
    */
-  const spawnScript = (script: string, args: ReadonlyArray<string> = [], options?: { readonly bundle?: boolean }) =>
+  const spawnScript = (
+    script: string,
+    args: ReadonlyArray<string> = [],
+    options?: {
+      readonly bundle?: boolean
+      /** a command that runs node, as `setpriv --reuid=65534` or `prlimit --nofile=64` */
+      readonly via?: ReadonlyArray<string>
+    }
+  ) =>
     Effect.flatMap(
       options?.bundle === true
         ? Effect.map(bundled(script.replaceAll("DIST", JSON.stringify(distIndex))), (file) => [file, ...args])
@@ -107,13 +116,14 @@ export const childProcessesOf = (packageUrl: URL) => {
           "--",
           ...args
         ]),
-      (argv) => spawnArgv(argv)
+      (argv) => spawnArgv([...(options?.via ?? []), process.execPath, ...argv])
     )
 
   const spawnArgv = (argv: ReadonlyArray<string>) =>
     Effect.acquireRelease(
       Effect.sync((): Child => {
-        const child = spawn(process.execPath, argv, {
+        const [command = process.execPath, ...rest] = argv
+        const child = spawn(command, rest, {
           cwd: packageRoot,
           stdio: ["pipe", "pipe", "inherit"]
         })

@@ -12,12 +12,12 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { createHash } from "node:crypto"
 import { killLoop } from "../../../../test-support/killLoop.js"
 import { reportSection, scaled } from "../../../../test-support/reliabilityReport.js"
 import { AtomicFile } from "../../src/AtomicFile.js"
 import { requireBuild, spawnScript } from "../childProcess.js"
 import { listTree, LiveLayer, tempDirectory, tempFilesUnder } from "../support.js"
+import { parseVersion, versionBytes, versionSource } from "./versions.js"
 
 const KILLS = scaled(300, 20)
 const MAX_DELAY_MILLIS = 250
@@ -37,46 +37,19 @@ const writerScript = `
     const r = Math.random()
     return r < 0.1 ? 0 : r > 0.95 ? MAX : Math.floor(2 ** (Math.random() * 22))
   }
-  const version = (n) => {
-    const payload = randomBytes(sizeOf())
-    const sha = createHash("sha256").update(payload).digest("hex")
-    return [Buffer.concat([Buffer.from("version " + n + " length " + payload.length + " sha256 " + sha + "\\n"), payload]), payload.length]
-  }
+  ${versionSource}
   const runtime = ManagedRuntime.make(AtomicFile.AtomicFile.Default.pipe(Layer.provide(NodeContext.layer)))
   await runtime.runPromise(Effect.void)
   createInterface({ input: process.stdin }).once("line", async (line) => {
     for (let n = Number(line.split(" ")[1]); ; n++) {
-      const [bytes, size] = version(n)
+      const size = sizeOf()
+      const bytes = version(n, size)
       await runtime.runPromise(Effect.flatMap(AtomicFile.AtomicFile, (atomic) => atomic.writeFile(file, bytes, { durability: "full" })))
       process.stdout.write("ack " + n + " " + size + "\\n")
     }
   })
   console.log("ready")
 `
-
-const encoder = new TextEncoder()
-const HEADER = /^version (\d+) length (\d+) sha256 ([0-9a-f]{64})$/
-
-const versionBytes = (n: number, payload: Uint8Array) => {
-  const sha = createHash("sha256").update(payload).digest("hex")
-  const header = encoder.encode(`version ${n} length ${payload.length} sha256 ${sha}\n`)
-  const out = new Uint8Array(header.length + payload.length)
-  out.set(header)
-  out.set(payload, header.length)
-  return out
-}
-
-/** The version the file holds, or why it is not exactly one complete version. */
-export const parseVersion = (bytes: Uint8Array): { readonly version: number } | { readonly problem: string } => {
-  const newline = bytes.indexOf(0x0a)
-  if (newline < 0) return { problem: `no header (${bytes.length} bytes)` }
-  const match = HEADER.exec(new TextDecoder().decode(bytes.subarray(0, newline)))
-  if (match === null) return { problem: "bad header" }
-  const payload = bytes.subarray(newline + 1)
-  if (payload.length !== Number(match[2])) return { problem: `length ${payload.length}, header says ${match[2]}` }
-  if (createHash("sha256").update(payload).digest("hex") !== match[3]) return { problem: "checksum mismatch" }
-  return { version: Number(match[1]) }
-}
 
 describe("SIGKILL at random moments", () => {
   it.live(
