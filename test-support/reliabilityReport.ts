@@ -30,9 +30,13 @@ export interface Fragment {
 export interface Updater {
   readonly update: (
     path: string,
-    f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array>
+    f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array>,
+    options: { readonly lockPath: string }
   ) => Effect.Effect<unknown, unknown>
 }
+
+/** The fragments' lock file is `build/reliability-report.lock`, out of the docs. */
+const lockPath = fileURLToPath(new URL("../build/reliability-report", import.meta.url))
 
 export const fragmentPath = (area: string) => fileURLToPath(new URL(`../docs/reliability/${area}.md`, import.meta.url))
 
@@ -71,7 +75,7 @@ export const reportSection = (atomic: Updater, fragment: Fragment, key: string, 
       Effect.sync(() => {
         const text = Option.match(current, { onNone: () => "", onSome: (bytes) => new TextDecoder().decode(bytes) })
         return new TextEncoder().encode(withSection(fragment, text, key, body))
-      })))
+      }), { lockPath }))
     : Effect.void
 
 /** A markdown table. */

@@ -94,7 +94,8 @@ describe("SessionStorage with a fault at every call", () => {
           yield* operation.run(first.store)
           const steps = (yield* faults.calls).map((call) => {
             const [method = "", ...rest] = call.split(" ")
-            const name = rest.join(" ").split("/").pop() ?? ""
+            const path = rest.join(" ")
+            const name = path === first.dir ? "directory" : path.split("/").pop() ?? ""
             return `${method} ${name.endsWith("#atomic-tmp") ? "temp" : name}`
           })
           const calls = steps.length
