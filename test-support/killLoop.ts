@@ -1,7 +1,8 @@
 /**
  * Kills a writer child with SIGKILL at random moments, again and again. A
  * writer prints `ready` once it has loaded everything, waits for `go <arg>`
- * on stdin, then writes in a loop, printing what it acknowledges. The next
+ * on stdin, then writes in a loop, printing `ack ...` for each write it
+ * acknowledges; it is killed at a random moment after its first. The next
  * writers are started while the current one runs, so their start-up (loading
  * Node and Effect) is not part of the window in which the kills land.
  */
@@ -18,7 +19,7 @@ export interface KillLoopOptions<E, R> {
   readonly spawn: Effect.Effect<Child, never, Scope.Scope>
   /** the argument of the `go` line of kill number `index` (0-based) */
   readonly go: (index: number) => string
-  /** the kill comes after a uniformly random wait of 0 to this many milliseconds after `go` */
+  /** the kill comes after a uniformly random wait of 0 to this many milliseconds after the first `ack` line */
   readonly maxDelayMillis: number
   /** checks the files after kill number `index`; `child` holds every line the writer printed */
   readonly afterKill: (child: Child, index: number) => Effect.Effect<void, E, R>
@@ -42,6 +43,9 @@ export const killLoop = <E, R>(options: KillLoopOptions<E, R>): Effect.Effect<vo
       yield* child.waitForLine((line) => line === "ready")
       yield* child.send(`go ${options.go(index)}`)
       if (index + waiting.length + 1 < options.kills) waiting.push(yield* start)
+      // the random moment is counted from the first acknowledgement, so that
+      // every kill lands in the write loop however slow the machine is
+      yield* child.waitForLine((line) => line.startsWith("ack "))
       yield* Effect.sleep(Duration.millis(Math.random() * options.maxDelayMillis))
       const exit = yield* kill(child)
       if (exit.signal !== "SIGKILL") {

@@ -97,7 +97,7 @@ describe("readers during writes", () => {
         expect(project.reads).toBe(READS)
         expect(project.partial).toBe(0)
         // the writers really did replace the file under the readers
-        expect(project.versions).toBeGreaterThan(READS / 100)
+        expect(project.versions).toBeGreaterThan(10)
         // the control: the same check catches fs.writeFile's partial files
         expect(control.reads).toBe(READS)
         expect(control.partial).toBeGreaterThan(0)
