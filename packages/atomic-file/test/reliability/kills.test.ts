@@ -96,7 +96,7 @@ describe("SIGKILL at random moments", () => {
         })
         expect(outcomes.lastAcknowledged + outcomes.oneNewer).toBe(KILLS)
         // every writer acknowledged at least one write before its kill
-      expect(acknowledged).toBeGreaterThanOrEqual(KILLS)
+        expect(acknowledged).toBeGreaterThanOrEqual(KILLS)
 
         // cleanupStale: the killed writers' temp files go, and nothing else
         const leftovers = yield* tempFilesUnder(dir)

@@ -89,7 +89,7 @@ describe("SIGKILL at random moments", () => {
               }))
         })
         // every writer acknowledged at least one write before its kill
-      expect(acknowledged).toBeGreaterThanOrEqual(KILLS)
+        expect(acknowledged).toBeGreaterThanOrEqual(KILLS)
 
         const leftovers = (yield* fs.readDirectory(dir)).filter((name) => name.endsWith("#atomic-tmp"))
         const before = yield* fs.readFile(file)
