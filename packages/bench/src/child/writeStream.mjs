@@ -1,0 +1,66 @@
+// Child process of the writeStream section: writes `bytes` bytes in 64 KiB
+// chunks to `file`, either with AtomicFile.writeStream (durability "full") or
+// with a raw Node write stream (write, fsync, close, rename, fsync directory),
+// and prints the time and the growth of the peak resident set size.
+//
+//   node writeStream.mjs <atomic|raw> <file> <bytes>
+import { NodeContext } from "@effect/platform-node"
+import { AtomicFile } from "@intent/atomic-file/AtomicFile"
+import { Effect, Layer, Stream } from "effect"
+import { createWriteStream } from "node:fs"
+import * as fsp from "node:fs/promises"
+import { dirname } from "node:path"
+import { performance } from "node:perf_hooks"
+import { finished } from "node:stream/promises"
+
+const [mode, file, bytesArg] = process.argv.slice(2)
+const total = Number(bytesArg)
+const CHUNK = 64 * 1024
+const chunks = Math.ceil(total / CHUNK)
+// a fresh buffer per chunk, as a producer of data would hand over
+const chunkAt = (i) => new Uint8Array(Math.min(CHUNK, total - i * CHUNK)).fill(i & 0xff)
+
+const run = async () => {
+  if (mode === "atomic") {
+    const layer = Layer.provideMerge(AtomicFile.Default, NodeContext.layer)
+    const write = (target, stream) =>
+      Effect.runPromise(
+        Effect.flatMap(AtomicFile, (atomic) => atomic.writeStream(target, stream)).pipe(
+          Effect.provide(layer)
+        )
+      )
+    await write(`${file}.warm`, Stream.make(new Uint8Array(16)))
+    const before = process.resourceUsage().maxRSS
+    const started = performance.now()
+    await write(
+      file,
+      Stream.fromIterable({
+        *[Symbol.iterator]() {
+          for (let i = 0; i < chunks; i++) yield chunkAt(i)
+        }
+      })
+    )
+    return { ms: performance.now() - started, before, after: process.resourceUsage().maxRSS }
+  }
+  const before = process.resourceUsage().maxRSS
+  const started = performance.now()
+  const temp = `${file}.raw-tmp`
+  const out = createWriteStream(temp)
+  for (let i = 0; i < chunks; i++) {
+    if (!out.write(chunkAt(i))) await new Promise((resolve) => out.once("drain", resolve))
+  }
+  out.end()
+  await finished(out)
+  const handle = await fsp.open(temp, "r+")
+  await handle.sync()
+  await handle.close()
+  await fsp.rename(temp, file)
+  const directory = await fsp.open(dirname(file), "r")
+  await directory.sync()
+  await directory.close()
+  return { ms: performance.now() - started, before, after: process.resourceUsage().maxRSS }
+}
+
+const result = await run()
+const { size } = await fsp.stat(file)
+process.stdout.write(JSON.stringify({ ...result, size }) + "\n")
