@@ -6,7 +6,7 @@
 //   node writeStream.mjs <atomic|raw> <file> <bytes>
 import { NodeContext } from "@effect/platform-node"
 import { AtomicFile } from "@intent/atomic-file/AtomicFile"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { createWriteStream } from "node:fs"
 import * as fsp from "node:fs/promises"
 import { dirname } from "node:path"
@@ -32,13 +32,13 @@ const run = async () => {
     await write(`${file}.warm`, Stream.make(new Uint8Array(16)))
     const before = process.resourceUsage().maxRSS
     const started = performance.now()
+    // one chunk per pull (Stream.fromIterable would gather 4096 chunks into one)
+    let next = 0
     await write(
       file,
-      Stream.fromIterable({
-        *[Symbol.iterator]() {
-          for (let i = 0; i < chunks; i++) yield chunkAt(i)
-        }
-      })
+      Stream.repeatEffectOption(
+        Effect.suspend(() => next < chunks ? Effect.succeed(chunkAt(next++)) : Effect.fail(Option.none()))
+      )
     )
     return { ms: performance.now() - started, before, after: process.resourceUsage().maxRSS }
   }
