@@ -3,7 +3,11 @@
 // with a raw Node write stream (write, fsync, close, rename, fsync directory),
 // and prints the time and the growth of the peak resident set size.
 //
-//   node writeStream.mjs <atomic|raw> <file> <bytes>
+//   node writeStream.mjs <atomic|raw> <file> <bytes> <fresh|reused>
+//
+// "fresh": a new buffer per chunk, as a producer of data hands them over;
+// "reused": one buffer written again and again, so that the growth measured
+// is the writer's own, not the producer's garbage waiting for a collection.
 import { NodeContext } from "@effect/platform-node"
 import { AtomicFile } from "@intent/atomic-file/AtomicFile"
 import { Effect, Layer, Option, Stream } from "effect"
@@ -13,12 +17,15 @@ import { dirname } from "node:path"
 import { performance } from "node:perf_hooks"
 import { finished } from "node:stream/promises"
 
-const [mode, file, bytesArg] = process.argv.slice(2)
+const [mode, file, bytesArg, buffers] = process.argv.slice(2)
 const total = Number(bytesArg)
 const CHUNK = 64 * 1024
 const chunks = Math.ceil(total / CHUNK)
-// a fresh buffer per chunk, as a producer of data would hand over
-const chunkAt = (i) => new Uint8Array(Math.min(CHUNK, total - i * CHUNK)).fill(i & 0xff)
+const reused = new Uint8Array(CHUNK).fill(0x61)
+const chunkAt = (i) => {
+  const size = Math.min(CHUNK, total - i * CHUNK)
+  return buffers === "reused" ? reused.subarray(0, size) : new Uint8Array(size).fill(i & 0xff)
+}
 
 const run = async () => {
   if (mode === "atomic") {
