@@ -9,36 +9,21 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Pg from "@intent/session-storage-sql/Pg"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { runProcess } from "./runProcess.js"
 
 const bin = fileURLToPath(new URL("../dist/bin/intent-sessions.js", import.meta.url))
 const fixture = fileURLToPath(new URL("../../session-storage/test/fixtures/intent-sessions.jsonl", import.meta.url))
 /** 310 sessions written by the original tool, without a final newline */
 const original = readFileSync(fixture, "utf8")
 
-interface Result {
-  readonly status: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+/** the environment never names a sessions file: every run says which file it means */
+const env = { INTENT_SESSIONS_FILE: "" }
 
-/** Runs a command without blocking the test worker (a blocked worker times out vitest's RPC). */
-const spawnAsync = (command: string, args: ReadonlyArray<string>): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, INTENT_SESSIONS_FILE: "" } })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (data: Buffer) => (stdout += data.toString()))
-    child.stderr.on("data", (data: Buffer) => (stderr += data.toString()))
-    child.on("error", reject)
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
-  })
-
-const run = (args: ReadonlyArray<string>) => spawnAsync(process.execPath, [bin, ...args])
+const run = (args: ReadonlyArray<string>) => runProcess(process.execPath, [bin, ...args], { env })
 
 /**
  * Import, import again, export, export again: each count, the database's
@@ -98,13 +83,13 @@ describe("intent-sessions import and export", () => {
       const source = join(dir, "sessions.jsonl")
       writeFileSync(source, original)
       // `script` gives the command a terminal: stdout and stderr both go to it
-      const result = await spawnAsync("script", [
+      const result = await runProcess("script", [
         "-qec",
         `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} --file ${source} import sqlite:${
           join(dir, "s.db")
         }`,
         "/dev/null"
-      ])
+      ], { env })
       const screen = result.stdout
       expect(result.status, screen).toBe(0)
       expect(screen).toMatch(/\rimporting: \d+ read, \d+ saved, 0 unchanged/)
