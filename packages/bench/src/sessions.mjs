@@ -1,9 +1,7 @@
 // SessionStorage: save into stores of growing size (the append design, the
 // original rewrite-the-file design, lowdb), get and list, and many processes
 // saving into one store.
-import { NodeContext } from "@effect/platform-node"
-import { SessionStorage } from "@intent/session-storage"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { Low } from "lowdb"
 import { JSONFile } from "lowdb/node"
 import { fork } from "node:child_process"
@@ -11,6 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { now, shuffled, summarize } from "./measure.mjs"
+import { openStore, withStore } from "./stores.mjs"
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -35,7 +34,8 @@ export const sessionOf = (id, note) => ({ ...base, id, raw_notes: note.padEnd(LI
 
 export const sessionBytes = Buffer.byteLength(JSON.stringify(sessionOf("s-0000", "x")))
 
-const fill = (file, size) => {
+/** A JSON Lines store file holding sessions `s-0` … `s-<size - 1>`, written directly. */
+export const fill = (file, size) => {
   mkdirSync(dirname(file), { recursive: true })
   writeFileSync(
     file,
@@ -48,26 +48,9 @@ const makeContenders = async (root, size, scope) => {
   const storage = async (name, options) => {
     const file = join(root, "sessions", String(size), name.replace(/\W+/g, "-"), "sessions.jsonl")
     fill(file, size)
-    const context = await Effect.runPromise(
-      Layer.buildWithScope(
-        SessionStorage.layer({ path: file, compactThreshold: false, ...options }).pipe(
-          Layer.provide(NodeContext.layer)
-        ),
-        scope
-      )
-    )
-    const store = context.unsafeMap.get(SessionStorage.SessionStorage.key)
+    const store = await openStore({ kind: "file", path: file, options }, scope)
     await Effect.runPromise(store.list()) // index the file once, as any first use does
-    return {
-      name,
-      store,
-      saves: (sessions) =>
-        Effect.runPromise(Effect.forEach(sessions, (session) =>
-          Effect.suspend(() => {
-            const started = now()
-            return Effect.map(store.save(session), () => now() - started)
-          })))
-    }
+    return { name, store, saves: (sessions) => timedSaves(store, sessions) }
   }
   const lowdb = async () => {
     const file = join(root, "sessions", String(size), "lowdb", "db.json")
@@ -107,6 +90,14 @@ const makeContenders = async (root, size, scope) => {
   ]
 }
 
+/** Saves `sessions` one after another; the time of each save in µs. */
+export const timedSaves = (store, sessions) =>
+  Effect.runPromise(Effect.forEach(sessions, (session) =>
+    Effect.suspend(() => {
+      const started = now()
+      return Effect.map(store.save(session), () => now() - started)
+    })))
+
 /**
  * For each store size: rounds in which the contenders run in random order,
  * each saving `perRound` existing sessions picked at random (fewer for the
@@ -132,22 +123,30 @@ export const runSaves = async ({ root, sizes, rounds, perRound, log }) => {
     for (const contender of contenders) {
       rows.push({ size, name: contender.name, ...summarize(times.get(contender.name)) })
     }
-    if (size === sizes[sizes.length - 1]) reads = await measureReads(contenders[0].store, size, rounds)
+    if (size === sizes[sizes.length - 1]) {
+      reads = await measureReads(contenders[0].store, size, {
+        gets: rounds * 20,
+        lists: Math.max(3, Math.ceil(rounds / 2))
+      })
+    }
     await Effect.runPromise(Scope.close(scope, Exit.void))
     log(`sessions: ${size} done`)
   }
   return { rows, reads, sessionBytes }
 }
 
-/** `get` of random ids and `list` of the whole store, on an indexed store. */
-const measureReads = async (store, size, rounds) => {
-  const gets = await Effect.runPromise(Effect.forEach(Array.from({ length: rounds * 20 }), () =>
+/**
+ * `gets` calls to `get` of random ids, then `lists` calls to `list` of the
+ * whole store (which must return all `size` sessions), on an indexed store.
+ */
+export const measureReads = async (store, size, { gets: getCount, lists: listCount }) => {
+  const gets = await Effect.runPromise(Effect.forEach(Array.from({ length: getCount }), () =>
     Effect.suspend(() => {
       const started = now()
       return Effect.map(store.get(`s-${Math.floor(Math.random() * size)}`), () => now() - started)
     })))
   const lists = await Effect.runPromise(
-    Effect.forEach(Array.from({ length: Math.max(3, Math.ceil(rounds / 2)) }), () =>
+    Effect.forEach(Array.from({ length: listCount }), () =>
       Effect.suspend(() => {
         const started = now()
         return Effect.map(store.list(), (all) => {
@@ -161,16 +160,20 @@ const measureReads = async (store, size, rounds) => {
 
 /**
  * `processes` child processes save `count` new sessions each into one store
- * (durability "full"), started together once all are ready. Saves per
- * second over the span from the first start to the last finish; then every
- * session must be in the store.
+ * (by default a JSON Lines file under `root`, durability "full"; `spec` is
+ * another backend, see stores.mjs), started together once all are ready.
+ * Saves per second over the span from the first start to the last finish;
+ * then every session must be in the store (`lost` counts those missing).
  */
-export const runProcesses = async ({ root, processes, count }) => {
-  const file = join(root, "processes", "sessions.jsonl")
-  mkdirSync(dirname(file), { recursive: true })
+export const runProcesses = async ({ root, processes, count, spec }) => {
+  if (spec === undefined) {
+    const file = join(root, "processes", "sessions.jsonl")
+    mkdirSync(dirname(file), { recursive: true })
+    spec = { kind: "file", path: file }
+  }
   const children = Array.from(
     { length: processes },
-    (_, worker) => fork(join(here, "child", "saveSessions.mjs"), [file, String(worker), String(count)])
+    (_, worker) => fork(join(here, "child", "saveSessions.mjs"), [JSON.stringify(spec), String(worker), String(count)])
   )
   const ready = children.map((child) => new Promise((resolve) => child.once("message", resolve)))
   const done = children.map((child) =>
@@ -184,12 +187,7 @@ export const runProcesses = async ({ root, processes, count }) => {
   const results = await Promise.all(done)
   const span = Math.max(...results.map((r) => r.finished)) - Math.min(...results.map((r) => r.started))
 
-  const all = await Effect.runPromise(
-    Effect.flatMap(SessionStorage.SessionStorage, (store) => store.list()).pipe(
-      Effect.provide(SessionStorage.layer({ path: file })),
-      Effect.provide(NodeContext.layer)
-    )
-  )
+  const all = await withStore(spec, (store) => Effect.runPromise(store.list()))
   const found = new Set(all.map((s) => s.id))
   let lost = 0
   for (let worker = 0; worker < processes; worker++) {

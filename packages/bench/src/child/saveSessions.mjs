@@ -1,15 +1,15 @@
-// Child process of the many-processes section: opens the store, tells the
+// Child process of the many-processes sections: opens the store, tells the
 // parent it is ready, waits for "go", saves `count` sessions with ids
 // `p<worker>-<i>`, and reports when it started and finished (epoch ms).
 //
-//   node saveSessions.mjs <store file> <worker> <count>   (with an IPC channel)
-import { NodeContext } from "@effect/platform-node"
+//   node saveSessions.mjs <backend, as JSON (see stores.mjs)> <worker> <count>   (with an IPC channel)
 import { SessionStorage } from "@intent/session-storage"
 import { Effect } from "effect"
 import { performance } from "node:perf_hooks"
 import { sessionOf } from "../sessions.mjs"
+import { storeLayer } from "../stores.mjs"
 
-const [file, worker, countArg] = process.argv.slice(2)
+const [spec, worker, countArg] = process.argv.slice(2)
 const count = Number(countArg)
 const clock = () => performance.timeOrigin + performance.now()
 
@@ -24,8 +24,7 @@ const program = Effect.gen(function*() {
   }
   return { started, finished: clock() }
 }).pipe(
-  Effect.provide(SessionStorage.layer({ path: file, compactThreshold: false })),
-  Effect.provide(NodeContext.layer)
+  Effect.provide(storeLayer(JSON.parse(spec)))
 )
 
 const result = await Effect.runPromise(program)
