@@ -12,31 +12,32 @@ import { readFileSync, writeFileSync } from "node:fs"
 
 const steps = "packages/atomic-file/src/internal/writeSteps.ts"
 const service = "packages/atomic-file/src/internal/atomicFile.ts"
+const queue = "packages/atomic-file/src/internal/keyedQueue.ts"
 
 const mutations = [
   {
     name: "no directory fsync",
     file: service,
-    from: `if (durability === "full") {\n        yield* Steps.syncDirectory(ctx, target)`,
-    to: `if (durability === ("never" as string)) {\n        yield* Steps.syncDirectory(ctx, target)`
+    from: `if (durability === "full") {\n        yield* Steps.syncDirectoryInScope(ctx, target)`,
+    to: `if (durability === ("never" as string)) {\n        yield* Steps.syncDirectoryInScope(ctx, target)`
   },
   {
     name: "no file fsync",
-    file: steps,
-    from: "sync ? Effect.mapError(temp.file.sync",
-    to: "false ? Effect.mapError(temp.file.sync"
+    file: service,
+    from: `if (durability !== "none") {\n        yield* Steps.syncTemp(`,
+    to: `if (durability === ("never" as string)) {\n        yield* Steps.syncTemp(`
   },
   {
     name: "no per-path order",
-    file: service,
-    from: "return queue.run(absolute)(",
-    to: "return ((self: Effect.Effect<void, WriteError | E, R>) => self)("
+    file: queue,
+    from: "const wait: Effect.Effect<void, E> = previous === undefined",
+    to: "const wait: Effect.Effect<void, E> = previous === undefined || previous !== undefined"
   },
   {
     name: "temp file not removed on failure",
     file: steps,
-    from: "    temp.committed\n      ? Effect.void",
-    to: "    true\n      ? Effect.void"
+    from: "    temp.committed\n      ? closeQuietly(temp.fileScope)",
+    to: "    true\n      ? closeQuietly(temp.fileScope)"
   },
   {
     // every chunk of the stream is held in memory until the stream ends

@@ -179,9 +179,19 @@ export class AtomicFile extends Effect.Service<AtomicFile>()("@intent/atomic-fil
  * @category models
  */
 export interface AtomicFileService {
-  /** Replaces `path` with `data`, atomically and (by default) durably. */
+  /**
+   * Replaces `path` with `data`, atomically and (by default) durably.
+   *
+   * Writes to one path are applied in call order, and coalesced: a call that
+   * finds the path busy joins the writes queued last for it (same operation
+   * and options), which write only the last call's content, once. Each call
+   * returns only once its own content or a newer one is written with its
+   * durability; the last call's content wins. Any other operation on the path
+   * ends the batch. Interrupting one member of a batch does not stop it;
+   * interrupting all of them drops it, or interrupts it before the rename.
+   */
   readonly writeFile: (path: string, data: Uint8Array, options?: WriteOptions) => Effect.Effect<void, WriteError>
-  /** Replaces `path` with the UTF-8 encoding of `data`. */
+  /** Replaces `path` with the UTF-8 encoding of `data`; coalesced as `writeFile` is. */
   readonly writeFileString: (path: string, data: string, options?: WriteOptions) => Effect.Effect<void, WriteError>
   /**
    * Replaces `path` with the bytes of `stream`, one chunk in memory at a

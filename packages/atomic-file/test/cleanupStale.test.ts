@@ -1,14 +1,9 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { spawn } from "node:child_process"
-import { existsSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { AtomicFile } from "../src/AtomicFile.js"
+import { kill, requireBuild, spawnScript } from "./childProcess.js"
 import { listTree, LiveLayer, readText, tempDirectory } from "./support.js"
-
-const packageRoot = fileURLToPath(new URL("..", import.meta.url))
-const distIndex = fileURLToPath(new URL("../dist/index.js", import.meta.url))
 
 // No process can have this pid: Linux caps pid_max at 2^22.
 const DEAD_PID = 9_999_999
@@ -19,36 +14,33 @@ const DEAD_PID = 9_999_999
  * it is mid-write: a writer that crashed and left its temporary file.
  */
 const crashWriterMidWrite = (target: string) =>
-  Effect.async<void, Error>((resume) => {
-    const script = `
+  Effect.gen(function*() {
+    const child = yield* spawnScript(
+      `
       import { NodeContext } from "@effect/platform-node"
       import { Effect, Stream } from "effect"
-      import { AtomicFile } from ${JSON.stringify(distIndex)}
+      import { AtomicFile } from DIST
       const stream = Stream.make(new Uint8Array(4096).fill(66)).pipe(
         Stream.concat(Stream.fromEffect(Effect.sync(() => process.stdout.write("mid-write\\n"))).pipe(Stream.drain)),
         Stream.concat(Stream.never)
       )
-      Effect.flatMap(AtomicFile.AtomicFile, (atomic) => atomic.writeStream(${JSON.stringify(target)}, stream)).pipe(
+      Effect.flatMap(AtomicFile.AtomicFile, (atomic) => atomic.writeStream(process.argv[1], stream)).pipe(
         Effect.provide(AtomicFile.AtomicFile.Default),
         Effect.provide(NodeContext.layer),
         Effect.runPromise
       )
-    `
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-      cwd: packageRoot,
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    child.stdout.on("data", (data: Buffer) => {
-      if (data.toString().includes("mid-write")) child.kill("SIGKILL")
-    })
-    child.on("exit", (_code, signal) =>
-      resume(signal === "SIGKILL" ? Effect.void : Effect.fail(new Error(`child exited without SIGKILL: ${signal}`))))
-  })
+    `,
+      [target]
+    )
+    yield* child.waitForLine((line) => line === "mid-write")
+    const exit = yield* kill(child)
+    expect(exit.signal).toBe("SIGKILL")
+  }).pipe(Effect.scoped)
 
 layer(LiveLayer)("cleanupStale", (it) => {
   it.scoped("removes the temp file of a writer killed mid-write, and nothing else", () =>
     Effect.gen(function*() {
-      assert.isTrue(existsSync(distIndex), `build the package first (pnpm build): ${distIndex} is missing`)
+      yield* requireBuild
       const atomic = yield* AtomicFile
       const fs = yield* FileSystem.FileSystem
       const dir = yield* tempDirectory

@@ -4,7 +4,8 @@
  * with that call failing. After each: the error is a documented tagged error
  * whose reason matches the errno; the target is byte-identical to before (or,
  * for a failure after the rename, wholly the new content); no temporary file
- * is left; the next operation succeeds.
+ * is left; the lock is released (another process can take it at once, and so
+ * can this one); the next operation succeeds.
  */
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -15,9 +16,12 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { makeLockProbe } from "../../../test-support/lockProbe.js"
+import { reportSection, table } from "../../../test-support/reliabilityReport.js"
 import { AtomicFile } from "../src/AtomicFile.js"
 import * as FileLock from "../src/FileLock.js"
 import { FaultInjection, layerFaultInjection } from "../src/testing.js"
+import { requireBuild, spawnScript } from "./childProcess.js"
 import { tempFilesUnder } from "./support.js"
 
 const ERRNOS = [
@@ -27,6 +31,8 @@ const ERRNOS = [
   ["EROFS", "ReadOnlyFileSystem"],
   ["EMFILE", "TooManyOpenFiles"]
 ] as const
+
+const FRAGMENT = { area: "fault-injection", title: "1. Fault injection at every step" }
 
 const Stack = Layer.provideMerge(
   AtomicFile.DefaultWithoutDependencies,
@@ -38,6 +44,22 @@ const Stack = Layer.provideMerge(
 
 const encoder = new TextEncoder()
 const NEW = "new content"
+
+/** A recorded call (`method path`) as a step: the method and the role of the path. */
+const stepOf = (dir: string) => (call: string) => {
+  const [method = "", ...rest] = call.split(" ")
+  const file = rest.join(" ")
+  const role = file.endsWith("#atomic-tmp")
+    ? "temp"
+    : file.endsWith(".lock")
+    ? "lock file"
+    : file === dir
+    ? "directory"
+    : file.startsWith(`${dir}/`)
+    ? file.slice(dir.length + 1)
+    : file
+  return `${method} ${role}`
+}
 
 /** The file's content, `None` when it does not exist. */
 const contentOf = (file: string) =>
@@ -108,7 +130,11 @@ describe("a fault at every call, with every errno", () => {
       const atomic = yield* AtomicFile
       const faults = yield* FaultInjection
       const fs = yield* FileSystem.FileSystem
+      const lock = yield* FileLock.FileLock
+      yield* requireBuild
+      const lockHolder = yield* makeLockProbe(spawnScript)
       let cases = 0
+      const rows: Array<ReadonlyArray<string | number>> = []
       for (const operation of operations) {
         // the second target of "a new file in new directories"
         const targetOf = (dir: string) => operation.name.includes("new directories") ? `${dir}/t.d/a/b` : `${dir}/t`
@@ -122,7 +148,8 @@ describe("a fault at every call, with every errno", () => {
         const dir = yield* prepare
         yield* faults.arm(undefined)
         yield* operation.run(atomic, `${dir}/t`)
-        const calls = (yield* faults.calls).length
+        const steps = (yield* faults.calls).map(stepOf(dir))
+        const calls = steps.length
         expect(yield* contentOf(targetOf(dir))).toEqual(operation.after)
         expect(calls, operation.name).toBeGreaterThan(3)
 
@@ -153,13 +180,28 @@ describe("a fault at every call, with every errno", () => {
               expect(yield* contentOf(target), `${label}: ${error._tag}`).toEqual(expected)
             }
             expect(yield* tempFilesUnder(dir), label).toEqual([])
+            // the lock is free for another process, and for this one
+            expect(yield* lockHolder(targetOf(dir)), label).toBe("free")
+            yield* Effect.scoped(lock.acquire(targetOf(dir), { timeout: "1 second" }))
             // and the next operation succeeds (a removal that went through has nothing left to remove)
             if (!committedRemove) yield* operation.run(atomic, `${dir}/t`)
             cases++
           }
         }
+        rows.push([operation.name, calls, steps.join(", "), calls * ERRNOS.length])
       }
       console.info(`fault sweep: ${cases} (operation, call, errno) cases`)
       expect(cases).toBeGreaterThan(150)
+      yield* reportSection(
+        atomic,
+        FRAGMENT,
+        "1-atomic-file",
+        `### AtomicFile (packages/atomic-file/test/faultSweep.test.ts)\n\n` +
+          `Each operation failed at each of its FileSystem calls (steps) with each of ` +
+          `${ERRNOS.map(([errno]) => errno).join(", ")}: **${cases} cases, all passed** ` +
+          `(typed error and reason, target as before or wholly new, no temp file, lock free for another process ` +
+          `and for this one, next operation succeeds).\n\n` +
+          table(["operation", "steps", "the steps, in order", "cases"], rows)
+      )
     }).pipe(Effect.provide(Stack)), 300_000)
 })

@@ -60,6 +60,25 @@ export const tmpfsScoped = (size: string) =>
   })
 
 /**
+ * Bind-mounts `source` (a file or a directory) on `target` for the scope,
+ * read-only when asked, and unmounts it when the scope closes, whatever
+ * happened (also when making it read-only failed). Fails when not root.
+ */
+export const bindMountScoped = (source: string, target: string, options?: { readonly readOnly?: boolean }) =>
+  Effect.acquireRelease(
+    Effect.try(() => {
+      execFileSync("mount", ["--bind", source, target])
+      try {
+        if (options?.readOnly === true) execFileSync("mount", ["-o", "remount,bind,ro", target])
+      } catch (error) {
+        execFileSync("umount", ["-l", target])
+        throw error
+      }
+    }),
+    () => Effect.sync(() => execFileSync("umount", ["-l", target]))
+  )
+
+/**
  * Runs `effect` with the effective uid/gid of `nobody` (65534) and no
  * supplementary groups, then restores root's. The process's credentials
  * apply to every thread on Linux (glibc broadcasts setxid calls), so libuv's

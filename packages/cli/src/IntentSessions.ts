@@ -1,6 +1,7 @@
 /**
  * `intent-sessions`: list, show, save, remove, compact and check the
- * sessions of a `SessionStorage` file.
+ * sessions of a `SessionStorage` file, and copy them to and from a database
+ * (`import`, `export`).
  *
  * @since 0.1.0
  */
@@ -12,11 +13,14 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { InterviewSession, SessionStorage, SessionStorageError } from "@intent/session-storage"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { CommandFailure } from "./internal/runCommand.js"
+import { CommandFailure, type UsageError } from "./internal/runCommand.js"
+import { copySessions, databaseLayer, type TransferReport } from "./internal/transfer.js"
 
 const file = Options.text("file").pipe(
   Options.withAlias("f"),
@@ -199,7 +203,7 @@ const compact = Command.make(
               (report.rejected > 0
                 ? `; ${report.rejected} line(s) that are not sessions moved to ${store.path}.rejected`
                 : "")
-            : `${store.path} is already compact: nothing written`
+            : `${store.path} is already compact: nothing written${report.note === undefined ? "" : ` (${report.note})`}`
         ))
     )
 ).pipe(Command.withDescription("Rewrite the file to one line per session."))
@@ -223,13 +227,79 @@ const check = Command.make("check", {}, () =>
     })
   )).pipe(Command.withDescription("Report on the file's integrity; exit status 1 when it finds problems."))
 
+const databaseUrl = Args.text({ name: "database-url" }).pipe(
+  Args.withDescription("postgres://user:password@host:port/database, or sqlite:<file>")
+)
+const tableName = Options.text("table").pipe(
+  Options.withDescription("the sessions table in the database (default intent_sessions)"),
+  Options.optional
+)
+
+/** One line on a terminal's stderr, rewritten at most every 200 ms; nothing elsewhere. */
+const progressLine = (verb: string) => {
+  const terminal = process.stderr.isTTY === true
+  let shown = 0
+  let last = 0
+  return {
+    update: (report: TransferReport): Effect.Effect<void> =>
+      Effect.sync(() => {
+        const now = Date.now()
+        if (!terminal || now - last < 200) return
+        last = now
+        shown++
+        process.stderr.write(`\r${verb}: ${report.read} read, ${report.saved} saved, ${report.unchanged} unchanged`)
+      }),
+    clear: Effect.sync(() => {
+      if (terminal && shown > 0) process.stderr.write("\r\x1b[K")
+    })
+  }
+}
+
+/**
+ * Copies between the file store (`--file`) and the database at `url`, in
+ * the direction given, and reports the count.
+ */
+const transfer = (direction: "import" | "export") => ({ table, url }: { url: string; table: Option.Option<string> }) =>
+  Effect.scoped(Effect.gen(function*() {
+    const database = databaseLayer(url, Option.getOrUndefined(table))
+    if (Either.isLeft(database)) return yield* Effect.fail(database.left)
+    const path = yield* Effect.flatMap(root, ({ file }) => storePath(file))
+    const open = <E, R>(layer: Layer.Layer<SessionStorage.SessionStorage, E, R>) =>
+      Effect.map(Layer.build(layer), Context.get(SessionStorage.SessionStorage))
+    const fileStore = yield* open(SessionStorage.layer({ path }))
+    const databaseStore = yield* open(database.right)
+    const [from, to] = direction === "import" ? [fileStore, databaseStore] : [databaseStore, fileStore]
+    const progress = progressLine(direction === "import" ? "importing" : "exporting")
+    const report = yield* Effect.ensuring(copySessions(from, to, progress.update), progress.clear)
+    yield* Console.log(
+      `${
+        direction === "import" ? "imported" : "exported"
+      } ${report.read} session(s) from ${from.path} into ${to.path}: ` +
+        `${report.saved} saved, ${report.unchanged} unchanged`
+    )
+  }))
+
+const importCommand = Command.make("import", { url: databaseUrl, table: tableName }, transfer("import")).pipe(
+  Command.withDescription(
+    "Copy the sessions of the file into a database; sessions it already holds unchanged are skipped."
+  )
+)
+
+const exportCommand = Command.make("export", { url: databaseUrl, table: tableName }, transfer("export")).pipe(
+  Command.withDescription(
+    "Copy the sessions of a database into the file; sessions it already holds unchanged are skipped."
+  )
+)
+
 /**
  * The command with its subcommands.
  *
  * @since 0.1.0
  * @category commands
  */
-export const command = root.pipe(Command.withSubcommands([list, get, save, remove, compact, check]))
+export const command = root.pipe(
+  Command.withSubcommands([list, get, save, remove, compact, check, importCommand, exportCommand])
+)
 
 /**
  * One line for any failure of the command.
@@ -237,5 +307,7 @@ export const command = root.pipe(Command.withSubcommands([list, get, save, remov
  * @since 0.1.0
  * @category formatting
  */
-export const describe = (error: SessionStorageError.SessionStorageError | CommandFailure): string =>
-  error._tag === "CommandFailure" ? error.message : SessionStorageError.formatError(error)
+export const describe = (error: SessionStorageError.SessionStorageError | CommandFailure | UsageError): string =>
+  error._tag === "CommandFailure" || error._tag === "UsageError"
+    ? error.message
+    : SessionStorageError.formatError(error)

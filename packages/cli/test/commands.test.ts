@@ -4,7 +4,7 @@
  * one line on stderr for any failure (never a stack trace).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import {
   chmodSync,
@@ -19,37 +19,26 @@ import {
   symlinkSync,
   writeFileSync
 } from "node:fs"
+import { writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pipeline } from "node:stream/promises"
 import { fileURLToPath } from "node:url"
 import { afterEach, beforeEach } from "vitest"
+import { type ProcessOptions, type ProcessResult, runProcess } from "./runProcess.js"
 
 const bin = (name: string) => fileURLToPath(new URL(`../dist/bin/${name}.js`, import.meta.url))
 const samples = fileURLToPath(new URL("../examples/sample-sessions.jsonl", import.meta.url))
 
-interface Result {
-  readonly status: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const run = (
-  name: string,
-  args: ReadonlyArray<string>,
-  options: { input?: string | Buffer; cwd?: string; env?: Record<string, string>; uid?: number; gid?: number } = {}
-): Result => {
-  const result = spawnSync(process.execPath, [bin(name), ...args], {
-    input: options.input ?? "",
-    cwd: options.cwd,
-    env: { ...process.env, INTENT_SESSIONS_FILE: "", ...options.env },
-    maxBuffer: 64 * 1024 * 1024,
-    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid })
+/** Runs a built command; the environment never names a sessions file unless the test says so. */
+const run = (name: string, args: ReadonlyArray<string>, options: ProcessOptions = {}): Promise<ProcessResult> =>
+  runProcess(process.execPath, [bin(name), ...args], {
+    ...options,
+    env: { INTENT_SESSIONS_FILE: "", ...options.env }
   })
-  return { status: result.status, stdout: result.stdout.toString(), stderr: result.stderr.toString() }
-}
 
 /** A failure reported in exactly one line, with no stack trace. */
-const expectOneLineFailure = (result: Result, status: number, text: string) => {
+const expectOneLineFailure = (result: ProcessResult, status: number, text: string) => {
   expect(result.status, result.stderr).toBe(status)
   const lines = result.stderr.trimEnd().split("\n")
   expect(lines.length, result.stderr).toBe(1)
@@ -65,23 +54,24 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 const isRoot = process.getuid?.() === 0
+const hasScript = (await runProcess("sh", ["-c", "command -v script"])).status === 0
 
 describe("atomic-write", () => {
-  it("replaces a file with standard input, creating parents", () => {
+  it("replaces a file with standard input, creating parents", async () => {
     const target = join(dir, "a/b/data.json")
-    expect(run("atomic-write", [target], { input: `{"v":1}\n` }).status).toBe(0)
+    expect((await run("atomic-write", [target], { input: `{"v":1}\n` })).status).toBe(0)
     expect(readFileSync(target, "utf8")).toBe(`{"v":1}\n`)
-    const again = run("atomic-write", [target, "--mode", "600", "--durability", "none"], { input: "second" })
+    const again = await run("atomic-write", [target, "--mode", "600", "--durability", "none"], { input: "second" })
     expect(again).toMatchObject({ status: 0, stdout: "", stderr: "" })
     expect(readFileSync(target, "utf8")).toBe("second")
     expect(statSync(target).mode & 0o777).toBe(0o600)
     expect(readdirSync(join(dir, "a/b"))).toEqual(["data.json"])
   })
 
-  it("works as a crash-safe sponge: the input may be the file itself", () => {
+  it("works as a crash-safe sponge: the input may be the file itself", async () => {
     const target = join(dir, "data.txt")
     writeFileSync(target, "b\na\n")
-    const sorted = spawnSync("sh", [
+    const sorted = await runProcess("sh", [
       "-c",
       `sort "${target}" | "${process.execPath}" "${bin("atomic-write")}" "${target}"`
     ])
@@ -89,58 +79,58 @@ describe("atomic-write", () => {
     expect(readFileSync(target, "utf8")).toBe("a\nb\n")
   })
 
-  it("--symlinks follow keeps the link; replace replaces it", () => {
+  it("--symlinks follow keeps the link; replace replaces it", async () => {
     writeFileSync(join(dir, "real"), "old")
     symlinkSync("real", join(dir, "link"))
-    expect(run("atomic-write", [join(dir, "link")], { input: "new" }).status).toBe(0)
+    expect((await run("atomic-write", [join(dir, "link")], { input: "new" })).status).toBe(0)
     expect(readFileSync(join(dir, "real"), "utf8")).toBe("new")
-    expect(run("atomic-write", [join(dir, "link"), "--symlinks", "replace"], { input: "own" }).status).toBe(0)
+    expect((await run("atomic-write", [join(dir, "link"), "--symlinks", "replace"], { input: "own" })).status).toBe(0)
     expect(readFileSync(join(dir, "real"), "utf8")).toBe("new")
     expect(readFileSync(join(dir, "link"), "utf8")).toBe("own")
   })
 
-  it("bad targets: a directory, a missing directory with --no-create-parents, a file as parent", () => {
+  it("bad targets: a directory, a missing directory with --no-create-parents, a file as parent", async () => {
     mkdirSync(join(dir, "d"))
-    expectOneLineFailure(run("atomic-write", [join(dir, "d")], { input: "x" }), 1, "is a directory")
+    expectOneLineFailure(await run("atomic-write", [join(dir, "d")], { input: "x" }), 1, "is a directory")
     expectOneLineFailure(
-      run("atomic-write", [join(dir, "missing/f"), "--no-create-parents"], { input: "x" }),
+      await run("atomic-write", [join(dir, "missing/f"), "--no-create-parents"], { input: "x" }),
       1,
       "not found (ENOENT)"
     )
     writeFileSync(join(dir, "file"), "keep")
-    expectOneLineFailure(run("atomic-write", [join(dir, "file/f")], { input: "x" }), 1, "not a directory")
+    expectOneLineFailure(await run("atomic-write", [join(dir, "file/f")], { input: "x" }), 1, "not a directory")
     expect(readFileSync(join(dir, "file"), "utf8")).toBe("keep")
     expect(readdirSync(dir).sort()).toEqual(["d", "file"])
   })
 
-  it.skipIf(!isRoot)("an unwritable directory: permission denied, one line (run as nobody)", () => {
+  it.skipIf(!isRoot)("an unwritable directory: permission denied, one line (run as nobody)", async () => {
     const locked = join(dir, "locked")
     mkdirSync(locked)
     chmodSync(dir, 0o755)
     writeFileSync(join(locked, "f"), "old")
-    const probe = spawnSync(process.execPath, [bin("atomic-write"), "--help"], { uid: 65534, gid: 65534 })
+    const probe = await runProcess(process.execPath, [bin("atomic-write"), "--help"], { uid: 65534, gid: 65534 })
     if (probe.status !== 0) {
       console.warn("skipped: user nobody cannot read the built command here (its directory is private)")
       return
     }
     expectOneLineFailure(
-      run("atomic-write", [join(locked, "f")], { input: "new", uid: 65534 }),
+      await run("atomic-write", [join(locked, "f")], { input: "new", uid: 65534 }),
       1,
       "permission denied (EACCES)"
     )
     expect(readFileSync(join(locked, "f"), "utf8")).toBe("old")
   })
 
-  it("usage errors exit with status 2", () => {
-    expect(run("atomic-write", []).status).toBe(2)
-    expect(run("atomic-write", [join(dir, "f"), "--durability", "sometimes"]).status).toBe(2)
+  it("usage errors exit with status 2", async () => {
+    expect((await run("atomic-write", [])).status).toBe(2)
+    expect((await run("atomic-write", [join(dir, "f"), "--durability", "sometimes"])).status).toBe(2)
     expectOneLineFailure(
-      run("atomic-write", [join(dir, "f"), "--mode", "999"], { input: "x" }),
+      await run("atomic-write", [join(dir, "f"), "--mode", "999"], { input: "x" }),
       2,
       "--mode must be octal"
     )
     expect(existsSync(join(dir, "f"))).toBe(false)
-    const help = run("atomic-write", ["--help"])
+    const help = await run("atomic-write", ["--help"])
     expect(help.status).toBe(0)
     expect(help.stdout).toContain("--durability")
   })
@@ -149,7 +139,7 @@ describe("atomic-write", () => {
     const source = join(dir, "source.bin")
     const chunk = Buffer.alloc(1024 * 1024)
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7) & 0xff
-    writeFileSync(source, Buffer.concat(Array.from({ length: 100 }, () => chunk)))
+    await writeFile(source, Buffer.concat(Array.from({ length: 100 }, () => chunk)))
     const target = join(dir, "target.bin")
     const child = spawn(process.execPath, [bin("atomic-write"), target, "--durability", "file"], {
       stdio: ["pipe", "ignore", "pipe"]
@@ -157,11 +147,16 @@ describe("atomic-write", () => {
     createReadStream(source).pipe(child.stdin)
     const status = await new Promise<number | null>((resolve) => child.on("exit", resolve))
     expect(status).toBe(0)
-    const digest = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex")
+    // streamed: hashing 200 MB in one synchronous call would stall the worker too
+    const digest = async (file: string) => {
+      const hash = createHash("sha256")
+      await pipeline(createReadStream(file), hash)
+      return hash.digest("hex")
+    }
     expect(statSync(target).size).toBe(100 * 1024 * 1024)
-    expect(digest(target)).toBe(digest(source))
+    expect(await digest(target)).toBe(await digest(source))
     expect(readdirSync(dir).sort()).toEqual(["source.bin", "target.bin"])
-  }, 120_000)
+  })
 
   it("memory stays bounded: 400 MB through a process whose peak RSS stays under 300 MB", async () => {
     const target = join(dir, "big.bin")
@@ -189,17 +184,15 @@ describe("atomic-write", () => {
     // a process that held the input would need more than 400 MB
     expect(peakRss).toBeGreaterThan(0)
     expect(peakRss).toBeLessThan(300 * 1024 * 1024)
-  }, 120_000)
+  })
 
-  const hasScript = spawnSync("sh", ["-c", "command -v script"]).status === 0
-
-  it.skipIf(!hasScript)("a progress line on stderr when it is a terminal (run under script(1))", () => {
+  it.skipIf(!hasScript)("a progress line on stderr when it is a terminal (run under script(1))", async () => {
     const source = join(dir, "in.bin")
-    writeFileSync(source, Buffer.alloc(30 * 1024 * 1024, 7))
+    await writeFile(source, Buffer.alloc(30 * 1024 * 1024, 7))
     const command = `"${process.execPath}" "${bin("atomic-write")}" "${
       join(dir, "out.bin")
     }" --durability none < "${source}"`
-    const result = spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8" })
+    const result = await runProcess("script", ["-qec", command, "/dev/null"])
     expect(result.status).toBe(0)
     expect(result.stdout).toMatch(/\ratomic-write: 30\.0 MiB read/)
     expect(statSync(join(dir, "out.bin")).size).toBe(30 * 1024 * 1024)
@@ -233,79 +226,84 @@ describe("intent-sessions", () => {
   const sessions = (cwd = dir, env: Record<string, string> = {}) => (args: ReadonlyArray<string>, input?: string) =>
     run("intent-sessions", args, input === undefined ? { cwd, env } : { cwd, env, input })
 
-  it("save, list, get, remove, compact and check on the default file", () => {
+  it("save, list, get, remove, compact and check on the default file", async () => {
     const cli = sessions()
-    const saved = cli(["save", samples])
+    const saved = await cli(["save", samples])
     expect(saved.status, saved.stderr).toBe(0)
     expect(saved.stdout).toContain("saved 3 session(s)")
-    const list = cli(["list"])
+    const list = await cli(["list"])
     expect(list.status).toBe(0)
     expect(list.stdout.split("\n")[0]).toMatch(/^ID\s+PROFILE\s+STAGE\s+ROUNDS\s+UPDATED$/)
     expect(list.stdout).toContain("demo-cli-backup")
     expect(list.stdout).toContain("3 session(s)")
-    const json = cli(["list", "--json"])
+    const json = await cli(["list", "--json"])
     expect(json.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id)).toEqual([
       "demo-api-billing",
       "demo-cli-backup",
       "demo-api-search"
     ])
-    const one = cli(["get", "demo-api-search"])
+    const one = await cli(["get", "demo-api-search"])
     expect(one.status).toBe(0)
     const session = JSON.parse(one.stdout) as Record<string, unknown>
     expect(session.id).toBe("demo-api-search")
     // update it through standard input, as JSON
-    expect(cli(["save", "-"], JSON.stringify({ ...session, stage: "complete" }, null, 2)).status).toBe(0)
-    expect((JSON.parse(cli(["get", "demo-api-search"]).stdout) as { stage: string }).stage).toBe("complete")
-    expect(cli(["remove", "demo-api-billing"]).stdout).toContain("removed demo-api-billing")
-    expect(cli(["compact"]).stdout).toContain("compacted")
-    expect(cli(["compact"]).stdout).toContain("already compact")
-    const check = cli(["check"])
+    expect((await cli(["save", "-"], JSON.stringify({ ...session, stage: "complete" }, null, 2))).status).toBe(0)
+    expect((JSON.parse((await cli(["get", "demo-api-search"])).stdout) as { stage: string }).stage).toBe("complete")
+    expect((await cli(["remove", "demo-api-billing"])).stdout).toContain("removed demo-api-billing")
+    expect((await cli(["compact"])).stdout).toContain("compacted")
+    expect((await cli(["compact"])).stdout).toContain("already compact")
+    const check = await cli(["check"])
     expect(check.status).toBe(0)
     expect(check.stdout).toContain("sessions: 2")
     expect(readFileSync(store(), "utf8").trim().split("\n").length).toBe(2)
   })
 
-  it("--file and INTENT_SESSIONS_FILE choose the store", () => {
+  it("--file and INTENT_SESSIONS_FILE choose the store", async () => {
     const other = join(dir, "elsewhere.jsonl")
-    expect(sessions()(["--file", other, "save", samples]).status).toBe(0)
-    expect(sessions(dir, { INTENT_SESSIONS_FILE: other })(["list", "--json"]).stdout.trim().split("\n").length).toBe(3)
+    expect((await sessions()(["--file", other, "save", samples])).status).toBe(0)
+    expect((await sessions(dir, { INTENT_SESSIONS_FILE: other })(["list", "--json"])).stdout.trim().split("\n").length)
+      .toBe(3)
     expect(existsSync(store())).toBe(false)
   })
 
-  it("bad input names the line and the field, and nothing is saved", () => {
+  it("bad input names the line and the field, and nothing is saved", async () => {
     const cli = sessions()
-    expect(cli(["save", samples]).status).toBe(0)
+    expect((await cli(["save", samples])).status).toBe(0)
     const before = readFileSync(store(), "utf8")
     const good = readFileSync(samples, "utf8").split("\n")[0] ?? ""
-    expectOneLineFailure(cli(["save", "-"], `${good}\n{"id": oops}\n`), 1, "line 2: not JSON")
+    expectOneLineFailure(await cli(["save", "-"], `${good}\n{"id": oops}\n`), 1, "line 2: not JSON")
     const wrongStage = good.replace(`"stage":"discovery"`, `"stage":"done"`).replace("demo-api-billing", "new-id")
-    expectOneLineFailure(cli(["save", "-"], `${good}\n${wrongStage}\n`), 1, "line 2: stage")
+    expectOneLineFailure(await cli(["save", "-"], `${good}\n${wrongStage}\n`), 1, "line 2: stage")
     const noId = JSON.stringify({ ...(JSON.parse(good) as object), id: "" })
-    expectOneLineFailure(cli(["save", "-"], noId), 1, "line 1: id")
-    expectOneLineFailure(cli(["save", join(dir, "missing.jsonl")]), 1, "cannot read")
+    expectOneLineFailure(await cli(["save", "-"], noId), 1, "line 1: id")
+    expectOneLineFailure(await cli(["save", join(dir, "missing.jsonl")]), 1, "cannot read")
     expect(readFileSync(store(), "utf8")).toBe(before)
   })
 
-  it("failures and usage errors: one line, exit 1 or 2", () => {
+  it("failures and usage errors: one line, exit 1 or 2", async () => {
     const cli = sessions()
-    expectOneLineFailure(cli(["get", "nobody"]), 1, `no session "nobody"`)
-    expect(cli(["frobnicate"]).status).toBe(2)
-    expect(cli(["get"]).status).toBe(2)
-    expect(cli(["--help"]).status).toBe(0)
+    expectOneLineFailure(await cli(["get", "nobody"]), 1, `no session "nobody"`)
+    expect((await cli(["frobnicate"])).status).toBe(2)
+    expect((await cli(["get"])).status).toBe(2)
+    expect((await cli(["--help"])).status).toBe(0)
     for (const sub of ["list", "get", "save", "remove", "compact", "check"]) {
-      const help = cli([sub, "--help"])
+      const help = await cli([sub, "--help"])
       expect(help.status, sub).toBe(0)
       expect(help.stdout, sub).toContain(sub)
     }
     writeFileSync(join(dir, "plain"), "x")
-    expectOneLineFailure(sessions()(["--file", join(dir, "plain/s.jsonl"), "save", samples]), 1, "not a directory")
+    expectOneLineFailure(
+      await sessions()(["--file", join(dir, "plain/s.jsonl"), "save", samples]),
+      1,
+      "not a directory"
+    )
   })
 
-  it("check reports lines that are not sessions and exits 1", () => {
+  it("check reports lines that are not sessions and exits 1", async () => {
     mkdirSync(join(dir, ".intent"))
     const good = readFileSync(samples, "utf8").split("\n")[0] ?? ""
     writeFileSync(store(), `${good}\nnot json at all\n`)
-    const check = sessions()(["check"])
+    const check = await sessions()(["check"])
     expect(check.status).toBe(1)
     expect(check.stdout).toContain("line 2: not a session")
     expect(check.stderr.trim().split("\n").length).toBe(1)

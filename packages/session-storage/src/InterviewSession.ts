@@ -7,6 +7,7 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { InvalidSession } from "./SessionStorageError.js"
 
 /**
  * Unknown keys are kept (at every level) and keys keep their original order,
@@ -268,3 +269,45 @@ const oneLine = (error: ParseResult.ParseError): string =>
  */
 export const decodeUnknownSession = (input: unknown): Either.Either<InterviewSession, string> =>
   Either.mapLeft(decodeUnknown(input), oneLine)
+
+/**
+ * The limits a store puts on what it saves.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreLimits {
+  /** Longest id, at most `MAX_ID_LENGTH`. */
+  readonly maxIdLength: number
+  /** Most bytes of a session's JSON text (UTF-8). */
+  readonly maxBytes: number
+}
+
+/**
+ * A session as a store saves it: validated against the schema and the
+ * limits, encoded as one line of JSON text (`encodeLine`) and as its UTF-8
+ * bytes. Every `SessionStorage` implementation saves through this, so they
+ * refuse and write the same things.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeForStore = (
+  session: InterviewSession,
+  limits: StoreLimits
+): Either.Either<{ readonly id: string; readonly text: string; readonly bytes: Uint8Array }, InvalidSession> => {
+  const id = typeof session?.id === "string" ? session.id : undefined
+  const invalid = (message: string) => Either.left(new InvalidSession({ id, message }))
+  if (id !== undefined && id.length > limits.maxIdLength) {
+    return invalid(`the id has ${id.length} characters, more than the limit of ${limits.maxIdLength}`)
+  }
+  const encoded = encodeLine(session)
+  if (Either.isLeft(encoded)) return invalid(encoded.left)
+  const bytes = textEncoder.encode(encoded.right)
+  if (bytes.length > limits.maxBytes) {
+    return invalid(`the session takes ${bytes.length} bytes, more than the line limit of ${limits.maxBytes}`)
+  }
+  return Either.right({ id: session.id, text: encoded.right, bytes })
+}
+
+const textEncoder = new TextEncoder()

@@ -108,6 +108,8 @@ export interface CompactionReport {
   readonly linesAfter: number
   /** corrupt lines and torn fragments moved to `<path>.rejected` */
   readonly rejected: number
+  /** why nothing was done, when the store has nothing to compact by design (a database) */
+  readonly note?: string
 }
 
 /**

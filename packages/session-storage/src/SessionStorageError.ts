@@ -58,9 +58,24 @@ export class CorruptStore extends Data.TaggedError("CorruptStore")<{
 }> {}
 
 /**
- * The file system failed under the store; `cause` is the underlying error
- * (an `AtomicFileError`, which says the state of the file, or a
- * `PlatformError` of a read).
+ * A failure of a database under a store (the shape of `@effect/sql`'s
+ * `SqlError`, and of its `MigrationError`, named here so that this package
+ * does not depend on `@effect/sql`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DatabaseError {
+  readonly _tag: "SqlError" | "MigrationError"
+  readonly message: string
+  readonly cause?: unknown
+}
+
+/**
+ * The file system or database failed under the store; `cause` is the
+ * underlying error (an `AtomicFileError`, which says the state of the file,
+ * a `PlatformError` of a read, or a `DatabaseError`; a failed database
+ * statement changed nothing).
  *
  * @since 0.1.0
  * @category errors
@@ -68,13 +83,22 @@ export class CorruptStore extends Data.TaggedError("CorruptStore")<{
 export class StorageFailure extends Data.TaggedError("StorageFailure")<{
   readonly operation: string
   readonly path: string
-  readonly cause: AtomicFileError.AtomicFileError | PlatformError
+  readonly cause: AtomicFileError.AtomicFileError | PlatformError | DatabaseError
 }> {
   override get message(): string {
     const cause = this.cause
-    return "_tag" in cause && (cause._tag === "SystemError" || cause._tag === "BadArgument")
-      ? `${this.operation} ${JSON.stringify(this.path)}: ${cause.message}`
-      : AtomicFileError.formatError(cause as AtomicFileError.AtomicFileError)
+    switch (cause._tag) {
+      case "SystemError":
+      case "BadArgument":
+        return `${this.operation} ${JSON.stringify(this.path)}: ${cause.message}`
+      case "SqlError":
+      case "MigrationError":
+        return `${this.operation} ${JSON.stringify(this.path)}: ${cause.message}${
+          cause.cause instanceof Error ? `: ${cause.cause.message}` : ""
+        }`
+      default:
+        return AtomicFileError.formatError(cause)
+    }
   }
 }
 

@@ -3,7 +3,8 @@
  * failing once, with each errno: the error is a StorageFailure carrying that
  * errno, the sessions a fresh store reads are those of before (or, when the
  * change was already visible, of after), nothing is lost, no temporary file
- * is left, and the next call succeeds.
+ * is left, the store's lock is free (for another process, and for this one),
+ * and the next call succeeds.
  */
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -15,8 +16,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { makeLockProbe } from "../../../test-support/lockProbe.js"
+import { reportSection, table } from "../../../test-support/reliabilityReport.js"
 import { SessionStorage } from "../src/SessionStorage.js"
 import * as Storage from "../src/SessionStorage.js"
+import { requireBuild, spawnScript } from "./childProcess.js"
 import { session } from "./support.js"
 
 const ERRNOS = ["ENOSPC", "EIO", "EACCES", "EROFS", "EMFILE"] as const
@@ -55,7 +59,12 @@ describe("SessionStorage with a fault at every call", () => {
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const faults = yield* FaultInjection
+      const lock = yield* FileLock.FileLock
+      const atomic = yield* AtomicFile.AtomicFile
+      yield* requireBuild
+      const lockHolder = yield* makeLockProbe(spawnScript)
       let cases = 0
+      const rows: Array<ReadonlyArray<string | number>> = []
       for (const operation of operations) {
         for (const durability of ["full", "none"] as const) {
           const setup = Effect.gen(function*() {
@@ -83,7 +92,13 @@ describe("SessionStorage with a fault at every call", () => {
           const first = yield* setup
           yield* faults.arm(undefined)
           yield* operation.run(first.store)
-          const calls = (yield* faults.calls).length
+          const steps = (yield* faults.calls).map((call) => {
+            const [method = "", ...rest] = call.split(" ")
+            const path = rest.join(" ")
+            const name = path === first.dir ? "directory" : path.split("/").pop() ?? ""
+            return `${method} ${name.endsWith("#atomic-tmp") ? "temp" : name}`
+          })
+          const calls = steps.length
           expect(yield* observe(first.file)).toEqual(operation.after)
 
           for (let call = 1; call <= calls; call++) {
@@ -107,6 +122,8 @@ describe("SessionStorage with a fault at every call", () => {
               )
               const temps = (yield* fs.readDirectory(dir)).filter((name) => name.includes("#atomic-tmp"))
               expect(temps, label).toEqual([])
+              expect(yield* lockHolder(file), label).toBe("free")
+              yield* Effect.scoped(lock.acquire(file, { timeout: "1 second" }))
               // the next call, on the same store, succeeds
               if (JSON.stringify(seen) !== JSON.stringify(operation.after) || operation.name !== "remove") {
                 yield* operation.run(store)
@@ -115,9 +132,21 @@ describe("SessionStorage with a fault at every call", () => {
               cases++
             }
           }
+          rows.push([`${operation.name}, durability "${durability}"`, calls, steps.join(", "), calls * ERRNOS.length])
         }
       }
       console.info(`session-storage fault sweep: ${cases} (operation, durability, call, errno) cases`)
       expect(cases).toBeGreaterThan(100)
+      yield* reportSection(
+        atomic,
+        { area: "fault-injection", title: "1. Fault injection at every step" },
+        "2-session-storage",
+        `### SessionStorage (packages/session-storage/test/faultSweep.test.ts)\n\n` +
+          `A store holding three saved sessions; each operation failed at each of its FileSystem calls with each of ` +
+          `${ERRNOS.join(", ")}: **${cases} cases, all passed** (StorageFailure carrying the errno, a fresh store ` +
+          `reads the sessions of before or of after and nothing else, no temp file, lock free for another process ` +
+          `and for this one, the next call succeeds).\n\n` +
+          table(["operation", "steps", "the steps, in order", "cases"], rows)
+      )
     }).pipe(Effect.provide(Platform)), 300_000)
 })

@@ -6,13 +6,9 @@ import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
-import { fileURLToPath } from "node:url"
+import { type Child, kill, requireBuild, spawnScript } from "./childProcess.js"
 import { session, tempDirectory, withStore } from "./support.js"
 
-const packageRoot = fileURLToPath(new URL("..", import.meta.url))
-const distIndex = fileURLToPath(new URL("../dist/index.js", import.meta.url))
 const baseSession = session("template")
 
 /**
@@ -22,7 +18,7 @@ const baseSession = session("template")
 const saverScript = `
   import { NodeContext } from "@effect/platform-node"
   import { Effect } from "effect"
-  import { SessionStorage } from ${JSON.stringify(distIndex)}
+  import { SessionStorage } from DIST
   const [file, tag, count, durability] = process.argv.slice(1)
   const base = ${JSON.stringify(baseSession)}
   Effect.gen(function*() {
@@ -53,56 +49,8 @@ const lockHolderScript = `
   }).pipe(Effect.scoped, Effect.provide(FileLock.layer), Effect.provide(NodeContext.layer), Effect.runPromise)
 `
 
-interface Running {
-  readonly child: ChildProcess
-  readonly acks: Array<string>
-  readonly lines: Array<string>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const start = (script: string, args: ReadonlyArray<string>): Running => {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script, "--", ...args], {
-    cwd: packageRoot,
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const acks: Array<string> = []
-  const lines: Array<string> = []
-  let buffer = ""
-  child.stdout?.on("data", (data: Buffer) => {
-    buffer += data.toString()
-    const parts = buffer.split("\n")
-    buffer = parts.pop() ?? ""
-    for (const line of parts) {
-      lines.push(line)
-      if (line.startsWith("ack ")) acks.push(line.slice(4))
-    }
-  })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal }))
-  )
-  return { child, acks, lines, exited }
-}
-
-const waitUntil = (condition: () => boolean, what: string, timeoutMs = 30_000) =>
-  Effect.async<void, Error>((resume) => {
-    const started = Date.now()
-    const timer = setInterval(() => {
-      if (condition()) {
-        clearInterval(timer)
-        resume(Effect.void)
-      } else if (Date.now() - started > timeoutMs) {
-        clearInterval(timer)
-        resume(Effect.fail(new Error(`timed out waiting for ${what}`)))
-      }
-    }, 5)
-    return Effect.sync(() => clearInterval(timer))
-  })
-
-const finished = (running: Running) => Effect.promise(() => running.exited)
-
-const requireBuild = Effect.suspend(() =>
-  existsSync(distIndex) ? Effect.void : Effect.dieMessage(`build first (pnpm build): ${distIndex} is missing`)
-)
+/** The ids a saver acknowledged so far. */
+const acksOf = (child: Child) => child.lines.filter((line) => line.startsWith("ack ")).map((line) => line.slice(4))
 
 const storeIds = (file: string) =>
   withStore({ path: file }, (store) =>
@@ -120,11 +68,11 @@ describe("several processes on one store", () => {
         const dir = yield* tempDirectory
         const file = `${dir}/sessions.jsonl`
         const tags = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"]
-        const children = tags.map((tag) => start(saverScript, [file, tag, "200", "full"]))
-        for (const running of children) {
-          const exit = yield* finished(running)
-          expect(exit.code, running.lines.slice(-3).join(" | ")).toBe(0)
-          expect(running.acks.length).toBe(200)
+        const children = yield* Effect.forEach(tags, (tag) => spawnScript(saverScript, [file, tag, "200", "full"]))
+        for (const child of children) {
+          const exit = yield* child.exit
+          expect(exit.code, child.lines.slice(-3).join(" | ")).toBe(0)
+          expect(acksOf(child).length).toBe(200)
         }
         const expected = tags.flatMap((tag) => Array.from({ length: 200 }, (_, i) => `${tag}-${i}`))
         const present = yield* storeIds(file)
@@ -148,24 +96,25 @@ describe("several processes on one store", () => {
         const fs = yield* FileSystem.FileSystem
         const dir = yield* tempDirectory
         const file = `${dir}/sessions.jsonl`
-        const holder = start(lockHolderScript, [file])
-        yield* waitUntil(() => holder.lines.includes("locked"), "the holder to lock")
-        const savers = ["s0", "s1", "s2"].map((tag) => start(saverScript, [file, tag, "100", "full"]))
+        const holder = yield* spawnScript(lockHolderScript, [file])
+        yield* holder.waitForLine((line) => line === "locked")
+        const savers = yield* Effect.forEach(["s0", "s1", "s2"], (tag) =>
+          spawnScript(saverScript, [file, tag, "100", "full"]))
         // the savers are stuck behind the holder's lock
         yield* Effect.sleep("500 millis")
-        expect(savers.map((s) => s.acks.length)).toEqual([0, 0, 0])
-        holder.child.kill("SIGKILL")
-        expect((yield* finished(holder)).signal).toBe("SIGKILL")
+        expect(savers.map((s) =>
+          acksOf(s).length
+        )).toEqual([0, 0, 0])
+        expect((yield* kill(holder)).signal).toBe("SIGKILL")
         // and a saver killed in the middle of its saves
-        const victim = start(saverScript, [file, "victim", "100000", "full"])
-        yield* waitUntil(() => victim.acks.length >= 30, "the victim's first saves")
-        victim.child.kill("SIGKILL")
-        expect((yield* finished(victim)).signal).toBe("SIGKILL")
-        for (const running of savers) {
-          expect((yield* finished(running)).code).toBe(0)
+        const victim = yield* spawnScript(saverScript, [file, "victim", "100000", "full"])
+        yield* victim.waitForLine((line) => line === "ack victim-29")
+        expect((yield* kill(victim)).signal).toBe("SIGKILL")
+        for (const saver of savers) {
+          expect((yield* saver.exit).code).toBe(0)
         }
         const present = new Set(yield* storeIds(file))
-        const acknowledged = [...savers.flatMap((s) => s.acks), ...victim.acks]
+        const acknowledged = [...savers.flatMap(acksOf), ...acksOf(victim)]
         expect(acknowledged.length).toBeGreaterThanOrEqual(330)
         for (const id of acknowledged) expect(present.has(id), id).toBe(true)
         // at most the victim's one unacknowledged save beyond what was acked

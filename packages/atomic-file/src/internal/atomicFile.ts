@@ -3,6 +3,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AtomicFileService, RemoveOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
 import {
@@ -16,11 +17,19 @@ import {
 import { FileLock } from "../FileLock.js"
 import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
+import { makeCoalescedWrites } from "./coalescedWrites.js"
 import { errorCode, reasonOf } from "./errno.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
 import * as Steps from "./writeSteps.js"
 
 const encoder = new TextEncoder()
+
+/** Fills the temporary file. */
+type Fill<E, R> = (
+  ctx: Steps.WriteContext,
+  target: Steps.Target,
+  temp: Steps.TempFile
+) => Effect.Effect<void, E, R>
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   if (a.length !== b.length) return false
@@ -35,6 +44,8 @@ export const make = Effect.gen(function*() {
   const path = yield* Path.Path
   const lock = yield* FileLock
   const queue = makeKeyedQueue()
+  const coalesced = makeCoalescedWrites(queue)
+  const known = Steps.makeKnownFiles()
 
   /**
    * Validates the path, then runs `body` in the path's turn: calls are
@@ -50,49 +61,102 @@ export const make = Effect.gen(function*() {
   ) =>
     Effect.flatMap(Steps.validatePath(ctx.operation, input), () => {
       const absolute = path.resolve(input)
+      coalesced.barrier(absolute)
       return queue.run(absolute)(
         Effect.flatMap(Steps.resolveTarget(ctx, absolute, symlinks), (target) =>
           target.path === absolute ? body(target) : queue.run(target.path)(body(target)))
       )
     })
 
-  /** The whole-file algorithm around one way of filling the temporary file. */
+  /**
+   * The whole-file algorithm for a resolved target, in the caller's scope
+   * (which closes the directory synced; the temporary file is closed after
+   * the rename: a file's name can change while it is open). One call at a
+   * time: an Effect fiber forked to overlap two calls costs more here than
+   * a file system call does.
+   */
   const replaceSteps = <E, R>(
     ctx: Steps.WriteContext,
     target: Steps.Target,
     options: WriteOptions | undefined,
-    fill: (temp: Steps.TempFile) => Effect.Effect<void, E, R>
-  ): Effect.Effect<void, WriteError | E, R> => {
+    fill: Fill<E, R>
+  ): Effect.Effect<void, WriteError | E, R | Scope.Scope> => {
     const durability = options?.durability ?? "full"
-    return Effect.scoped(Effect.gen(function*() {
+    return Effect.gen(function*() {
       const temp = yield* Steps.createTempFile(ctx, target, {
         createParents: options?.createParents ?? true,
         durable: durability === "full"
       })
-      yield* fill(temp)
-      yield* Steps.syncTemp(ctx, target, temp, durability !== "none")
-      yield* Steps.applyModeAndOwner(ctx, target, temp, options?.mode)
-      yield* Steps.renameTemp(ctx, target, temp)
-      if (durability === "full") {
-        yield* Steps.syncDirectory(ctx, target)
+      yield* fill(ctx, target, temp)
+      if (durability !== "none") {
+        yield* Steps.syncTemp(ctx, target, temp)
       }
-    }))
+      const modeAndOwner = Steps.applyModeAndOwner(ctx, target, temp, options?.mode)
+      if (modeAndOwner !== undefined) {
+        yield* modeAndOwner
+      }
+      const id = yield* Steps.identifyTemp(ctx, target, temp)
+      yield* Steps.renameTemp(ctx, target, temp)
+      if (id !== undefined) {
+        known.set(target.path, id)
+      }
+      yield* Steps.closeTemp(temp)
+      if (durability === "full") {
+        yield* Steps.syncDirectoryInScope(ctx, target)
+      }
+    })
   }
 
+  /**
+   * A replace, for a caller that holds the path's turn in the scope: a link
+   * to follow is resolved first, and its destination's turn taken too, so
+   * that a link and its destination, written at once, do not race.
+   */
+  const replaceResolved = <E, R>(
+    ctx: Steps.WriteContext,
+    absolute: string,
+    options: WriteOptions | undefined,
+    fill: Fill<E, R>
+  ): Effect.Effect<void, WriteError | E, R | Scope.Scope> =>
+    Effect.flatMap(
+      Steps.resolveKnownTarget(ctx, absolute, options?.symlinks ?? "follow", known),
+      (target) =>
+        target.path === absolute
+          ? replaceSteps(ctx, target, options, fill)
+          : Effect.zipRight(queue.acquire(target.path), replaceSteps(ctx, target, options, fill))
+    )
+
+  /** A replace filled by a stream: in the path's turn, never coalesced. */
   const replace = <E, R>(
     operation: Operation,
     input: string,
     options: WriteOptions | undefined,
-    fill: (ctx: Steps.WriteContext, target: Steps.Target, temp: Steps.TempFile) => Effect.Effect<void, E, R>
-  ): Effect.Effect<void, WriteError | E, R> => {
-    const ctx: Steps.WriteContext = { fs, path, operation }
-    return inTurn(
-      ctx,
-      input,
-      options?.symlinks ?? "follow",
-      (target) => replaceSteps(ctx, target, options, (temp) => fill(ctx, target, temp))
-    )
-  }
+    fill: Fill<E, R>
+  ): Effect.Effect<void, WriteError | E, R> =>
+    Effect.flatMap(Steps.validatePath(operation, input), () => {
+      const absolute = path.resolve(input)
+      coalesced.barrier(absolute)
+      return Effect.scoped(
+        Effect.zipRight(queue.acquire(absolute), replaceResolved({ fs, path, operation }, absolute, options, fill))
+      )
+    })
+
+  /** A replace with bytes in memory: coalesced with the writes queued for the same path. */
+  const replaceWith = (operation: Operation, input: string, data: Uint8Array, options: WriteOptions | undefined) =>
+    Effect.flatMap(Steps.validatePath(operation, input), () => {
+      const ctx: Steps.WriteContext = { fs, path, operation }
+      const key = `${operation} ${options?.durability ?? "full"} ${options?.mode ?? "-"} ${
+        options?.symlinks ?? "follow"
+      } ${options?.createParents ?? true}`
+      const absolute = path.resolve(input)
+      return coalesced.write(
+        absolute,
+        key,
+        data,
+        (bytes) =>
+          replaceResolved(ctx, absolute, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, bytes))
+      )
+    })
 
   /** The current content of the target, `None` when it does not exist. */
   const readCurrent = (ctx: Steps.WriteContext, target: Steps.Target, maxBytes: number | undefined) =>
@@ -155,7 +219,9 @@ export const make = Effect.gen(function*() {
         const next = yield* f(current)
         // the same bytes again: nothing to write, the file stays as it is
         if (Option.isSome(current) && sameBytes(current.value, next)) return next
-        yield* replaceSteps(ctx, target, options, (temp) => Steps.writeTemp(ctx, target, temp, next))
+        yield* Effect.scoped(
+          replaceSteps(ctx, target, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, next))
+        )
         return next
       }))
   }
@@ -213,15 +279,10 @@ export const make = Effect.gen(function*() {
   }
 
   const writeFile = (file: string, data: Uint8Array, options?: WriteOptions) =>
-    replace("writeFile", file, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, data))
+    replaceWith("writeFile", file, data, options)
 
   const writeFileString = (file: string, data: string, options?: WriteOptions) =>
-    replace(
-      "writeFileString",
-      file,
-      options,
-      (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, encoder.encode(data))
-    )
+    replaceWith("writeFileString", file, encoder.encode(data), options)
 
   const writeStream = <E, R>(file: string, stream: Stream.Stream<Uint8Array, E, R>, options?: WriteOptions) =>
     replace("writeStream", file, options, (ctx, target, temp) => Steps.writeTempStream(ctx, target, temp, stream))

@@ -92,7 +92,8 @@ export const validatePath = (operation: Operation, input: string): Effect.Effect
 export const resolveTarget = (
   ctx: WriteContext,
   absolute: string,
-  symlinks: "follow" | "replace"
+  symlinks: "follow" | "replace",
+  statOfAbsolute?: Exit.Exit<FileSystem.File.Info, PlatformError>
 ): Effect.Effect<Target, TargetResolutionFailure> => {
   const { fs, operation, path } = ctx
   const fail = (at: string) => (error: PlatformError) =>
@@ -139,28 +140,126 @@ export const resolveTarget = (
     if (isLink) {
       return Effect.succeed(target(Option.none()))
     }
-    return fs.stat(resolved).pipe(
-      Effect.matchEffect({
-        onSuccess: (info) =>
-          info.type === "Directory"
-            ? Effect.fail(
-              new TargetResolutionFailure({
-                operation,
-                path: resolved,
-                reason: FileErrorReason.IsDirectory({ code: "EISDIR" })
-              })
-            )
-            : Effect.succeed(target(Option.some(info))),
-        onFailure: (error) => {
-          const code = errorCode(error)
-          return code === "ENOENT" || code === "ENOTDIR"
-            ? Effect.succeed(target(Option.none()))
-            : Effect.fail(fail(resolved)(error))
-        }
-      })
-    )
+    const stat = resolved === absolute && statOfAbsolute !== undefined
+      ? Effect.succeed(statOfAbsolute)
+      : Effect.exit(fs.stat(resolved))
+    return Effect.map(Effect.flatMap(stat, (stat) => existingFrom(ctx, resolved, stat)), target)
   })
 }
+
+/**
+ * The file replaced, from the `stat` of the resolved path: absent (ENOENT,
+ * or ENOTDIR, which createParents reports), a file, or a directory, which is
+ * never replaced.
+ */
+const existingFrom = (
+  ctx: WriteContext,
+  resolved: string,
+  stat: Exit.Exit<FileSystem.File.Info, PlatformError>
+): Effect.Effect<Option.Option<FileSystem.File.Info>, TargetResolutionFailure> =>
+  Effect.matchEffect(stat, {
+    onSuccess: (info) =>
+      info.type === "Directory"
+        ? Effect.fail(
+          new TargetResolutionFailure({
+            operation: ctx.operation,
+            path: resolved,
+            reason: FileErrorReason.IsDirectory({ code: "EISDIR" })
+          })
+        )
+        : Effect.succeed(Option.some(info)),
+    onFailure: (error) => {
+      const code = errorCode(error)
+      return code === "ENOENT" || code === "ENOTDIR"
+        ? Effect.succeed(Option.none())
+        : Effect.fail(
+          new TargetResolutionFailure({
+            operation: ctx.operation,
+            path: resolved,
+            reason: reasonOf(error),
+            cause: error
+          })
+        )
+    }
+  })
+
+/** The identity of a file: its device and inode numbers. */
+export interface FileId {
+  readonly dev: number
+  readonly ino: number
+}
+
+const idOf = (info: FileSystem.File.Info): FileId | undefined =>
+  Option.isSome(info.ino) ? { dev: info.dev, ino: info.ino.value } : undefined
+
+/**
+ * The files this writer renamed into place, by path: a bounded memory (the
+ * oldest entry goes first), so that a writer of many paths stays small.
+ */
+export interface KnownFiles {
+  readonly get: (path: string) => FileId | undefined
+  readonly set: (path: string, id: FileId) => void
+}
+
+export const makeKnownFiles = (capacity = 4096): KnownFiles => {
+  const known = new Map<string, FileId>()
+  return {
+    get: (path) => known.get(path),
+    set: (path, id) => {
+      known.delete(path)
+      known.set(path, id)
+      if (known.size > capacity) {
+        const oldest = known.keys().next()
+        if (oldest.done !== true) known.delete(oldest.value)
+      }
+    }
+  }
+}
+
+/**
+ * `resolveTarget`, without the `readlink` in the common case: when `stat`
+ * (which follows links) finds the very file (device and inode) this writer
+ * renamed into place at this path, the path is that file, not a link to it,
+ * unless someone since moved that file away and put a link to it in its
+ * place (then the link is replaced, as with `symlinks: "replace"`). A
+ * `readlink` of a regular file fails with EINVAL, and the platform builds a
+ * `SystemError` for it, whose schema validation costs more than any of the
+ * write's file system calls. Otherwise, and for a path not written before,
+ * the links are followed one `readlink` at a time; the `stat` made here is
+ * reused when the path is not a link.
+ */
+export const resolveKnownTarget = (
+  ctx: WriteContext,
+  absolute: string,
+  symlinks: "follow" | "replace",
+  known: KnownFiles
+): Effect.Effect<Target, TargetResolutionFailure> =>
+  Effect.flatMap(Effect.exit(ctx.fs.stat(absolute)), (stat) => {
+    const id = known.get(absolute)
+    if (id !== undefined && Exit.isSuccess(stat)) {
+      const found = idOf(stat.value)
+      if (found !== undefined && found.dev === id.dev && found.ino === id.ino) {
+        return Effect.map(existingFrom(ctx, absolute, stat), (existing) => ({
+          path: absolute,
+          directory: ctx.path.dirname(absolute),
+          base: ctx.path.basename(absolute),
+          existing
+        }))
+      }
+    }
+    return resolveTarget(ctx, absolute, symlinks, stat)
+  })
+
+/**
+ * Reads the temporary file's identity before the rename, so that the next
+ * write to the path can recognize it (`resolveKnownTarget`).
+ */
+export const identifyTemp = (
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile
+): Effect.Effect<FileId | undefined, TempWriteFailure> =>
+  Effect.mapError(Effect.map(temp.file.stat, idOf), tempWriteFailure(ctx, target, temp))
 
 // -- 3 -----------------------------------------------------------------------
 
@@ -309,7 +408,7 @@ export const createTempFile = (
 
   return Effect.acquireRelease(attempt(0, false), (temp) =>
     temp.committed
-      ? Effect.void
+      ? closeQuietly(temp.fileScope)
       : Effect.zipRight(
         closeQuietly(temp.fileScope),
         fs.remove(temp.path).pipe(
@@ -390,17 +489,20 @@ export const writeTempStream = <E, R>(
   )
 }
 
-/** fsync, then close: the data is on disk before the name points at it. */
+/** fsync the temporary file: the data is on disk before the name points at it. */
 export const syncTemp = (
   ctx: WriteContext,
   target: Target,
-  temp: TempFile,
-  sync: boolean
-): Effect.Effect<void, TempWriteFailure> =>
-  Effect.zipRight(
-    sync ? Effect.mapError(temp.file.sync, tempWriteFailure(ctx, target, temp)) : Effect.void,
-    closeQuietly(temp.fileScope)
-  )
+  temp: TempFile
+): Effect.Effect<void, TempWriteFailure> => Effect.mapError(temp.file.sync, tempWriteFailure(ctx, target, temp))
+
+/**
+ * Closes the temporary file. The write path closes it after the rename (a
+ * file's name can change while it is open), so that the close is off the path
+ * to the rename; in the durable modes it is synced before, so a close error
+ * cannot hide a lost write.
+ */
+export const closeTemp = (temp: TempFile): Effect.Effect<void> => closeQuietly(temp.fileScope)
 
 // -- 7 -----------------------------------------------------------------------
 
@@ -408,14 +510,15 @@ export const syncTemp = (
  * The mode: the one asked for, else the replaced file's, else what a plain
  * create gives (0o666 minus umask). The owner: the replaced file's, where the
  * process may set it (EPERM is ignored: only root may give a file away).
- * Calls that would change nothing are skipped.
+ * Calls that would change nothing are skipped; `undefined` when there is
+ * nothing to do, so that the caller runs nothing in parallel for it.
  */
 export const applyModeAndOwner = (
   ctx: WriteContext,
   target: Target,
   temp: TempFile,
   requestedMode: number | undefined
-): Effect.Effect<void, TempWriteFailure> => {
+): Effect.Effect<void, TempWriteFailure> | undefined => {
   const { fs } = ctx
   const mask = umask()
   const createdMode = 0o600 & ~mask
@@ -423,7 +526,7 @@ export const applyModeAndOwner = (
     onNone: () => 0o666 & ~mask,
     onSome: (info) => info.mode & 0o7777
   })
-  const chmod = mode === createdMode ? Effect.void : fs.chmod(temp.path, mode)
+  const chmod = mode === createdMode ? undefined : fs.chmod(temp.path, mode)
 
   const ids = effectiveIds()
   const owner = Option.flatMap(target.existing, (info) =>
@@ -431,14 +534,20 @@ export const applyModeAndOwner = (
       Option.filter(([uid, gid]) => ids === undefined || uid !== ids.uid || gid !== ids.gid)
     ))
   const chown = Option.match(owner, {
-    onNone: () => Effect.void,
+    onNone: () => undefined,
     onSome: ([uid, gid]) =>
       fs.chown(temp.path, uid, gid).pipe(
         Effect.catchAll((error) => errorCode(error) === "EPERM" ? Effect.void : Effect.fail(error))
       )
   })
+  if (chown === undefined && chmod === undefined) {
+    return undefined
+  }
   // chown may clear set-user-ID and set-group-ID bits, so chmod comes last.
-  return Effect.mapError(Effect.zipRight(chown, chmod), tempWriteFailure(ctx, target, temp))
+  return Effect.mapError(
+    chown === undefined ? chmod ?? Effect.void : Effect.zipRight(chown, chmod ?? Effect.void),
+    tempWriteFailure(ctx, target, temp)
+  )
 }
 
 // -- 8 -----------------------------------------------------------------------
@@ -476,11 +585,21 @@ const syncDirectoryRaw = (fs: FileSystem.FileSystem, directory: string): Effect.
 
 /** fsync the directory, which makes the rename itself durable. */
 export const syncDirectory = (ctx: WriteContext, target: Target): Effect.Effect<void, DirectorySyncFailure> =>
-  Effect.mapError(syncDirectoryRaw(ctx.fs, target.directory), (error) =>
-    new DirectorySyncFailure({
-      operation: ctx.operation,
-      path: target.path,
-      directory: target.directory,
-      reason: reasonOf(error),
-      cause: error
-    }))
+  Effect.scoped(syncDirectoryInScope(ctx, target))
+
+/** `syncDirectory`, the directory closed when the caller's scope closes. */
+export const syncDirectoryInScope = (
+  ctx: WriteContext,
+  target: Target
+): Effect.Effect<void, DirectorySyncFailure, Scope.Scope> =>
+  Effect.mapError(
+    Effect.flatMap(ctx.fs.open(target.directory, { flag: "r" }), (handle) => handle.sync),
+    (error) =>
+      new DirectorySyncFailure({
+        operation: ctx.operation,
+        path: target.path,
+        directory: target.directory,
+        reason: reasonOf(error),
+        cause: error
+      })
+  )

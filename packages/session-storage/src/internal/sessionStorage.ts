@@ -4,19 +4,12 @@ import * as Path from "@effect/platform/Path"
 import { AtomicFile, type AtomicFileError } from "@intent/atomic-file"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { encodeLine, type InterviewSession, MAX_ID_LENGTH } from "../InterviewSession.js"
+import { encodeForStore, type InterviewSession, MAX_ID_LENGTH } from "../InterviewSession.js"
 import type { CompactionReport, IntegrityReport } from "../SessionStorage.js"
 import { SessionStorageConfig } from "../SessionStorage.js"
-import {
-  CorruptStore,
-  InvalidSession,
-  type LineProblem,
-  SessionNotFound,
-  StorageFailure
-} from "../SessionStorageError.js"
+import { CorruptStore, type LineProblem, SessionNotFound, StorageFailure } from "../SessionStorageError.js"
 import { classify, encodeText, type Entry, makeLineSplitter, type RawLine, tombstoneLine } from "./lines.js"
 
 const MiB = 1024 * 1024
@@ -235,20 +228,8 @@ export const make = Effect.gen(function*() {
 
   // -- writing ---------------------------------------------------------------
 
-  const encodeForSave = (session: InterviewSession) => {
-    const id = typeof session?.id === "string" ? session.id : undefined
-    const invalid = (message: string) => Effect.fail(new InvalidSession({ id, message }))
-    if (id !== undefined && id.length > maxIdLength) {
-      return invalid(`the id has ${id.length} characters, more than the limit of ${maxIdLength}`)
-    }
-    const encoded = encodeLine(session)
-    if (Either.isLeft(encoded)) return invalid(encoded.left)
-    const bytes = encodeText(encoded.right)
-    if (bytes.length > maxLineBytes) {
-      return invalid(`the session takes ${bytes.length} bytes, more than the line limit of ${maxLineBytes}`)
-    }
-    return Effect.succeed({ id: session.id, bytes })
-  }
+  const encodeForSave = (session: InterviewSession) =>
+    Effect.map(encodeForStore(session, { maxIdLength, maxBytes: maxLineBytes }), ({ bytes, id }) => ({ id, bytes }))
 
   /** Splits and classifies a whole file held in memory. */
   const scanAll = (content: Uint8Array): Array<Entry> => {

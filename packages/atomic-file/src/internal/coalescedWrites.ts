@@ -1,0 +1,118 @@
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
+import type { KeyedQueue } from "./keyedQueue.js"
+
+/**
+ * Whole-file writes to one path, coalesced. A write that finds its path idle
+ * runs at once, in the caller's fiber. A write that finds it busy joins the
+ * batch queued behind the running operations, if that batch is the last in
+ * the path's line and has the same `key` (operation and options); else it
+ * queues a new batch. A batch, when its turn comes, writes the content of
+ * the last call that joined it, once: every member returns when that write
+ * is done, with its result. So each call returns only once its own content
+ * or a newer one is written (durably, under durability "full").
+ *
+ * A batch runs in a fiber of its own, so that the interruption of one member
+ * does not stop the others' write; when every member is interrupted, the
+ * batch is dropped before its turn, or interrupted (and its temporary file
+ * removed) during it.
+ */
+export interface CoalescedWrites {
+  readonly write: <E>(
+    path: string,
+    key: string,
+    data: Uint8Array,
+    run: (data: Uint8Array) => Effect.Effect<void, E, Scope.Scope>
+  ) => Effect.Effect<void, E>
+  /**
+   * Called, synchronously, by every other operation on `path` as it takes
+   * its turn: a later write must not join a batch queued before it.
+   */
+  readonly barrier: (path: string) => void
+}
+
+interface Batch<E> {
+  readonly key: string
+  data: Uint8Array
+  readonly done: Deferred.Deferred<void, E>
+  waiting: number
+  state: "queued" | "running" | "cancelled"
+  runner: Fiber.RuntimeFiber<void> | undefined
+}
+
+export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
+  // path → the batch at the tail of the path's line, not started yet
+  // (the type parameter E is erased: each path's batches share one caller type)
+  const queued = new Map<string, Batch<unknown>>()
+
+  const barrier = (path: string) => {
+    queued.delete(path)
+  }
+
+  const leave = <E>(path: string, batch: Batch<E>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      batch.waiting--
+      if (batch.waiting > 0) return Effect.void
+      if (batch.state === "queued") {
+        batch.state = "cancelled"
+        if (queued.get(path) === batch) queued.delete(path)
+        return Effect.void
+      }
+      return batch.state === "running" && batch.runner !== undefined
+        ? Effect.asVoid(Fiber.interrupt(batch.runner))
+        : Effect.void
+    })
+
+  const join = <E>(path: string, batch: Batch<E>): Effect.Effect<void, E> =>
+    Effect.suspend(() => {
+      batch.waiting++
+      return Deferred.await(batch.done).pipe(Effect.onInterrupt(() => leave(path, batch)))
+    })
+
+  const write = <E>(
+    path: string,
+    key: string,
+    data: Uint8Array,
+    run: (data: Uint8Array) => Effect.Effect<void, E, Scope.Scope>
+  ): Effect.Effect<void, E> =>
+    Effect.suspend(() => {
+      const last = queued.get(path) as Batch<E> | undefined
+      if (last !== undefined && last.key === key && last.state === "queued") {
+        last.data = data
+        return join(path, last)
+      }
+      if (queue.isIdle(path)) {
+        queued.delete(path)
+        return Effect.scoped(Effect.zipRight(queue.acquire(path), run(data)))
+      }
+      const batch: Batch<E> = {
+        key,
+        data,
+        done: Deferred.unsafeMake(FiberId.none),
+        waiting: 0,
+        state: "queued",
+        runner: undefined
+      }
+      queued.set(path, batch as Batch<unknown>)
+      // the place in the line is taken now, in call order
+      const ticket = queue.enter(path)
+      const runner = Effect.scoped(Effect.zipRight(
+        queue.hold(ticket),
+        Effect.suspend(() => {
+          if (queued.get(path) === batch) queued.delete(path)
+          if (batch.state === "cancelled") return Effect.void
+          batch.state = "running"
+          return run(batch.data)
+        })
+      )).pipe(Effect.exit, Effect.flatMap((exit) => Deferred.done(batch.done, exit)), Effect.asVoid)
+      return Effect.flatMap(Effect.forkDaemon(runner), (fiber) => {
+        batch.runner = fiber
+        return join(path, batch)
+      })
+    })
+
+  return { write, barrier }
+}

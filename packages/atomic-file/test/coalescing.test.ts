@@ -1,0 +1,181 @@
+/**
+ * Whole-file writes queued for one path are coalesced: the last call's
+ * content wins, each call returns only once its content or a newer one is
+ * on disk, and a batch of queued writes costs one write. Also: the write
+ * path's shortcut past `readlink` for a file it put in place itself.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import { AtomicFile } from "../src/AtomicFile.js"
+import { LiveLayer, readText, tempDirectory, tempFilesUnder, wrappedFileSystem } from "./support.js"
+
+const isTemp = (path: string) => path.endsWith("#atomic-tmp")
+const contentOf = (i: number) => `call ${i} `.padEnd(100 + i, "x")
+const indexOf = (text: string) => Number(/^call (\d+) /.exec(text)?.[1] ?? -1)
+
+describe("coalesced writes", () => {
+  it.scoped("100 concurrent writes to one file: the last call's content, each call returns once its content or a newer one is on disk, at most 3 renames", () => {
+    let renames = 0
+    const layer = wrappedFileSystem((real) => ({
+      rename: (from, to) => Effect.zipRight(Effect.sync(() => renames++), real.rename(from, to))
+    }))
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      const seenAtReturn: Array<number> = []
+      yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        (i) =>
+          Effect.gen(function*() {
+            yield* atomic.writeFileString(target, contentOf(i))
+            seenAtReturn[i] = indexOf(yield* readText(target))
+          }),
+        { concurrency: "unbounded", discard: true }
+      )
+      expect(yield* readText(target)).toBe(contentOf(100))
+      for (let i = 1; i <= 100; i++) {
+        expect(seenAtReturn[i], `call ${i}`).toBeGreaterThanOrEqual(i)
+      }
+      // the first write runs at once; the 99 queued behind it are one batch
+      expect(renames).toBeLessThanOrEqual(3)
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("another operation queued between writes is not overtaken: an update sees the write before it", () =>
+    Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      let updateSaw = ""
+      yield* Effect.all([
+        atomic.writeFileString(target, "one"),
+        atomic.writeFileString(target, "two"),
+        atomic.update(target, (current) =>
+          Effect.sync(() => {
+            updateSaw = Option.match(current, { onNone: () => "", onSome: (bytes) => new TextDecoder().decode(bytes) })
+            return new TextEncoder().encode(`${updateSaw}+u`)
+          })),
+        atomic.writeFileString(target, "three")
+      ], { concurrency: "unbounded", discard: true })
+      expect(updateSaw).toBe("two")
+      expect(yield* readText(target)).toBe("three")
+    }).pipe(Effect.provide(LiveLayer)))
+
+  it.scoped("writes with other options are not merged: each keeps its own durability and mode", () =>
+    Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      yield* Effect.all([
+        atomic.writeFileString(target, "a", { mode: 0o600 }),
+        atomic.writeFileString(target, "b", { mode: 0o640 }),
+        atomic.writeFileString(target, "c", { mode: 0o600 }),
+        atomic.writeFileString(target, "d", { mode: 0o644 })
+      ], { concurrency: "unbounded", discard: true })
+      expect(yield* readText(target)).toBe("d")
+      expect((yield* fs.stat(target)).mode & 0o777).toBe(0o644)
+    }).pipe(Effect.provide(LiveLayer)))
+
+  it.scopedLive("a queued write whose every caller is interrupted is not written", () => {
+    const gate = Deferred.unsafeMake<void>(undefined as never)
+    let held = false
+    // the first rename waits for the gate, so the next write stays queued
+    const layer = wrappedFileSystem((real) => ({
+      rename: (from, to) =>
+        Effect.suspend(() => {
+          if (held) return real.rename(from, to)
+          held = true
+          return Effect.zipRight(Deferred.await(gate), real.rename(from, to))
+        })
+    }))
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      const first = yield* Effect.fork(atomic.writeFileString(target, "first"))
+      yield* Effect.sleep("50 millis")
+      const second = yield* Effect.fork(atomic.writeFileString(target, "second"))
+      const third = yield* Effect.fork(atomic.writeFileString(target, "third"))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(second)
+      yield* Fiber.interrupt(third)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      expect(yield* readText(target)).toBe("first")
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+      // and the path's line goes on
+      yield* atomic.writeFileString(target, "fourth")
+      expect(yield* readText(target)).toBe("fourth")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scopedLive("a queued write with one caller interrupted and one waiting is written, and both return", () => {
+    const gate = Deferred.unsafeMake<void>(undefined as never)
+    let held = false
+    const layer = wrappedFileSystem((real) => ({
+      rename: (from, to) =>
+        Effect.suspend(() => {
+          if (held) return real.rename(from, to)
+          held = true
+          return Effect.zipRight(Deferred.await(gate), real.rename(from, to))
+        })
+    }))
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      const first = yield* Effect.fork(atomic.writeFileString(target, "first"))
+      yield* Effect.sleep("50 millis")
+      const second = yield* Effect.fork(atomic.writeFileString(target, "second"))
+      const third = yield* Effect.fork(atomic.writeFileString(target, "third"))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(second)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(third)
+      expect(yield* readText(target)).toBe("third")
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("the readlink shortcut for a file this writer put in place", () => {
+  it.scoped("the second write to a path makes no readlink; a link put there since is followed", () => {
+    const readLinks: Array<string> = []
+    const layer = wrappedFileSystem((real) => ({
+      readLink: (path) => Effect.zipRight(Effect.sync(() => readLinks.push(path)), real.readLink(path))
+    }))
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      yield* atomic.writeFileString(target, "one")
+      expect(readLinks.filter((path) => !isTemp(path))).toEqual([target])
+      yield* atomic.writeFileString(target, "two")
+      expect(readLinks.length).toBe(1)
+      // replaced behind the writer's back by a link to another file
+      yield* fs.writeFileString(`${dir}/g`, "g")
+      yield* fs.remove(target)
+      yield* fs.symlink("g", target)
+      yield* atomic.writeFileString(target, "three")
+      expect(yield* fs.readLink(target)).toBe("g")
+      expect(yield* readText(`${dir}/g`)).toBe("three")
+      // replaced by another regular file (another inode): looked at again
+      yield* fs.remove(target)
+      yield* fs.writeFileString(target, "other")
+      const before = readLinks.length
+      yield* atomic.writeFileString(target, "four")
+      expect(readLinks.length).toBe(before + 1)
+      expect(yield* readText(target)).toBe("four")
+      expect(yield* readText(`${dir}/g`)).toBe("three")
+    }).pipe(Effect.provide(layer))
+  })
+})

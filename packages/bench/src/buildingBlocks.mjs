@@ -1,0 +1,81 @@
+// What the pieces of a write cost on this machine, in the same run: the
+// platform's file system calls (one that fails, one that succeeds), the
+// error they build, and the Effect constructs a write path may use. CPU time
+// (user + system) of this process per operation, and wall time.
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { SystemError } from "@effect/platform/Error"
+import { Effect } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as fsp from "node:fs/promises"
+import { join } from "node:path"
+import { now } from "./measure.mjs"
+
+const measureSync = (name, count, f) => {
+  for (let i = 0; i < Math.min(100, count); i++) f()
+  const cpu = process.cpuUsage()
+  const started = now()
+  for (let i = 0; i < count; i++) f()
+  const used = process.cpuUsage(cpu)
+  return { name, wall: (now() - started) / count, cpu: (used.user + used.system) / count }
+}
+
+export const runBuildingBlocks = async ({ root, count }) => {
+  const dir = join(root, "blocks")
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, "file")
+  writeFileSync(file, "x")
+  const rows = []
+  rows.push(
+    measureSync("new SystemError(…) (what the platform builds for every failed call)", count, () =>
+      new SystemError({
+        reason: "Unknown",
+        module: "FileSystem",
+        method: "readLink",
+        pathOrDescriptor: file,
+        syscall: "readlink",
+        description: "EINVAL: invalid argument, readlink",
+        cause: Object.assign(new Error("EINVAL"), { code: "EINVAL" })
+      }))
+  )
+
+  const effects = [
+    ["FileSystem.readLink of a regular file (fails: EINVAL)", (fs) => fs.readLink(file)],
+    ["FileSystem.stat", (fs) => fs.stat(file)],
+    ["FileSystem.chmod", (fs) => fs.chmod(file, 0o644)],
+    ["FileSystem.open + close (scoped)", (fs) => Effect.scoped(fs.open(file, { flag: "r" }))],
+    ["Effect.scoped(Effect.void)", () => Effect.scoped(Effect.void)],
+    ["Effect.fork + join of Effect.void", () => Effect.flatMap(Effect.fork(Effect.void), (fiber) => fiber.await)],
+    [
+      "Effect.all of two FileSystem.stat, concurrency 2",
+      (fs) => Effect.all([fs.stat(file), fs.stat(file)], { concurrency: 2 })
+    ],
+    ["two FileSystem.stat one after the other", (fs) => Effect.zipRight(fs.stat(file), fs.stat(file))]
+  ]
+  await Effect.runPromise(
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      for (const [name, make] of effects) {
+        const effect = Effect.exit(make(fs))
+        for (let i = 0; i < Math.min(100, count); i++) yield* effect
+        const cpu = process.cpuUsage()
+        const started = now()
+        for (let i = 0; i < count; i++) yield* effect
+        const used = process.cpuUsage(cpu)
+        rows.push({ name, wall: (now() - started) / count, cpu: (used.user + used.system) / count })
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+
+  for (let i = 0; i < 100; i++) await fsp.stat(file)
+  const cpu = process.cpuUsage()
+  const started = now()
+  for (let i = 0; i < count; i++) await fsp.stat(file)
+  const used = process.cpuUsage(cpu)
+  rows.push({
+    name: "fs.promises.stat (no Effect)",
+    wall: (now() - started) / count,
+    cpu: (used.user + used.system) / count
+  })
+  return rows
+}

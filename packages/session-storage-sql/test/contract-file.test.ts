@@ -1,0 +1,4 @@
+import { fileBackend } from "./backends.js"
+import { contract } from "./contract.js"
+
+contract(fileBackend)

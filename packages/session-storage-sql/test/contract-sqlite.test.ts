@@ -1,0 +1,4 @@
+import { sqliteBackend } from "./backends.js"
+import { contract } from "./contract.js"
+
+contract(sqliteBackend)
