@@ -94,6 +94,9 @@ const modes: ReadonlyArray<Mode> = [
 
 const TARGET = "target"
 
+/** The longest a mode waits for the loop device to complete its first write. */
+const MAX_SECONDS = 30
+
 /** Runs one writer on a fresh ext4 image and checks images until the mode's minimums are met. */
 const runMode = (mode: Mode, workDirectory: string) =>
   Effect.scoped(Effect.gen(function*() {
@@ -128,7 +131,18 @@ const runMode = (mode: Mode, workDirectory: string) =>
     let fsckCorrected = 0
     let discardedCopies = 0
     let acked = 0
-    while (images < mode.minImages || Date.now() - started < mode.minSeconds * 1000) {
+    // Until the minimums are met, counted from the writer's first write; and
+    // until the device has completed a write (the first journal commit comes
+    // about 5 s after the first change, later on a quiet machine), so that a
+    // control without fsync has had its chance to reach the disk. A device
+    // still silent after MAX_SECONDS fails the run below.
+    const writing = Date.now()
+    const more = () => {
+      const elapsed = Date.now() - writing
+      if (images < mode.minImages || elapsed < mode.minSeconds * 1000) return true
+      return deviceActivity(device).completed === activityAtStart && elapsed < MAX_SECONDS * 1000
+    }
+    while (more()) {
       yield* Effect.sleep(`${Math.floor(Math.random() * 60)} millis`)
       if (child.process.exitCode !== null || child.process.signalCode !== null) {
         return yield* Effect.dieMessage(`the writer exited: ${child.lines.join(" | ")}`)
