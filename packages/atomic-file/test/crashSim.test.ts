@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { writeReportSection } from "../../../scripts/crash-sim-report.mjs"
+import { CRASH_SIM, reportSection } from "../../../test-support/reliabilityReport.js"
 import { AtomicFile } from "../src/AtomicFile.js"
 import {
   checkCrashConsistency,
@@ -23,6 +23,7 @@ import {
   CrashViolation,
   layerCrashSim
 } from "../src/testing.js"
+import { LiveLayer } from "./support.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -140,33 +141,39 @@ const weakenedRows: Array<string> = []
 const row = (cells: ReadonlyArray<string | number>) => `| ${cells.join(" | ")} |`
 
 afterAll(() =>
-  writeReportSection("atomic-file", [
-    "### `@intent/atomic-file` write paths",
-    "",
-    "Each row: one operation run once on the simulator; at every FileSystem call boundary every durable state",
-    "a power cut could leave was enumerated and the invariant checked on each distinct one (crash points:",
-    "boundaries where the journal or the acknowledgements changed; a row is written only when no state",
-    "violated the invariant).",
-    "",
-    row([
-      "operation",
-      "model",
-      "FileSystem calls",
-      "crash points (distinct)",
-      "crash states",
-      "trees checked",
-      "violations"
-    ]),
-    row(["---", "---", "---:", "---:", "---:", "---:", "---:"]),
-    ...consistentRows,
-    "",
-    "Deliberately weakened writers, kept in the suite as expected failures: the violation the harness found",
-    "and the length of the shortest trace (FileSystem calls completed before the power cut).",
-    "",
-    row(["variant", "model", "invariant", "result", "trace length"]),
-    row(["---", "---", "---", "---", "---:"]),
-    ...weakenedRows
-  ])
+  Effect.flatMap(AtomicFile, (atomic) =>
+    reportSection(
+      atomic,
+      CRASH_SIM,
+      "atomic-file",
+      [
+        "### `@intent/atomic-file` write paths",
+        "",
+        "Each row: one operation run once on the simulator; at every FileSystem call boundary every durable state",
+        "a power cut could leave was enumerated and the invariant checked on each distinct one (crash points:",
+        "boundaries where the journal or the acknowledgements changed; a row is written only when no state",
+        "violated the invariant).",
+        "",
+        row([
+          "operation",
+          "model",
+          "FileSystem calls",
+          "crash points (distinct)",
+          "crash states",
+          "trees checked",
+          "violations"
+        ]),
+        row(["---", "---", "---:", "---:", "---:", "---:", "---:"]),
+        ...consistentRows,
+        "",
+        "Deliberately weakened writers, kept in the suite as expected failures: the violation the harness found",
+        "and the length of the shortest trace (FileSystem calls completed before the power cut).",
+        "",
+        row(["variant", "model", "invariant", "result", "trace length"]),
+        row(["---", "---", "---", "---", "---:"]),
+        ...weakenedRows
+      ].join("\n")
+    )).pipe(Effect.provide(LiveLayer), Effect.runPromise)
 )
 
 const recordConsistent = (operation: string, report: CrashCheckReport) =>

@@ -8,6 +8,7 @@
  * read as a session). With RELIABILITY_REPORT=1 the counts go to
  * docs/reliability/crash-sim.md.
  */
+import { NodeContext } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { afterAll, expect, it } from "@effect/vitest"
 import { AtomicFile, FileLock } from "@intent/atomic-file"
@@ -16,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { writeReportSection } from "../../../scripts/crash-sim-report.mjs"
+import { CRASH_SIM, reportSection } from "../../../test-support/reliabilityReport.js"
 import { encodeText } from "../src/internal/lines.js"
 import { encodeLine } from "../src/InterviewSession.js"
 import { SessionStorage } from "../src/SessionStorage.js"
@@ -132,24 +133,30 @@ const rows: Array<string> = []
 const row = (cells: ReadonlyArray<string | number>) => `| ${cells.join(" | ")} |`
 
 afterAll(() =>
-  writeReportSection("session-storage", [
-    "### `@intent/session-storage` saves and compactions",
-    "",
-    "Each crashed tree was opened by a fresh store: `check()` finds no corrupt line, `list()` returns",
-    "every acknowledged session (or a later version being saved) and nothing never saved.",
-    "",
-    row([
-      "program",
-      "model",
-      "FileSystem calls",
-      "crash points (distinct)",
-      "crash states",
-      "trees checked",
-      "violations"
-    ]),
-    row(["---", "---", "---:", "---:", "---:", "---:", "---:"]),
-    ...rows
-  ])
+  Effect.flatMap(AtomicFile.AtomicFile, (atomic) =>
+    reportSection(
+      atomic,
+      CRASH_SIM,
+      "session-storage",
+      [
+        "### `@intent/session-storage` saves and compactions",
+        "",
+        "Each crashed tree was opened by a fresh store: `check()` finds no corrupt line, `list()` returns",
+        "every acknowledged session (or a later version being saved) and nothing never saved.",
+        "",
+        row([
+          "program",
+          "model",
+          "FileSystem calls",
+          "crash points (distinct)",
+          "crash states",
+          "trees checked",
+          "violations"
+        ]),
+        row(["---", "---", "---:", "---:", "---:", "---:", "---:"]),
+        ...rows
+      ].join("\n")
+    )).pipe(Effect.provide(AtomicFile.AtomicFile.Default.pipe(Layer.provide(NodeContext.layer))), Effect.runPromise)
 )
 
 const scenarios: ReadonlyArray<{

@@ -3,6 +3,8 @@
  * `version <n> length <bytes> sha256 <hex>` and the payload. A reader can
  * tell from the bytes alone whether it holds exactly one complete version.
  * The writer children make the same format in JavaScript (`versionSource`).
+ * Used by the kill, reader and power-loss tests (the latter through
+ * ./writtenVersions.ts).
  */
 import { createHash } from "node:crypto"
 

@@ -5,19 +5,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { createHash } from "node:crypto"
+import { versionBytes as version } from "./versions.js"
 import { checkLog, checkVersion } from "./writtenVersions.js"
 
 const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex")
 const encoder = new TextEncoder()
-
-/** A whole-file version as the writer child makes it. */
-const version = (n: number, payload: Uint8Array): Uint8Array => {
-  const header = encoder.encode(`version ${n} length ${payload.length} sha256 ${sha256(payload)}\n`)
-  const out = new Uint8Array(header.length + payload.length)
-  out.set(header)
-  out.set(payload, header.length)
-  return out
-}
 
 /** An append record (one line, no newline) as the writer child makes it. */
 const record = (n: number, payload = "ab".repeat(n * 10)) =>

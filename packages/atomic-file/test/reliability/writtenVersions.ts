@@ -4,10 +4,11 @@
  * them, and the checks that tell what an image of the file system shows.
  */
 import { createHash } from "node:crypto"
+import { parseVersion, versionSource } from "./versions.js"
 
 /**
- * The writer child. Whole-file versions are a header line
- * `version <n> length <L> sha256 <hex>` and L random bytes; appended records
+ * The writer child. Whole-file versions are those of ./versions.ts (a header
+ * line `version <n> length <L> sha256 <hex>` and L random bytes); appended records
  * are one JSON line `{"n":..,"length":..,"sha256":..,"payload":..}`. Sizes
  * are log-uniform from 0 to `maxBytes`. After each call returns, the version
  * number is written at offset 0 of the acknowledgement file (on tmpfs, not on
@@ -27,19 +28,15 @@ export const writerScript = `
   setInterval(() => { if (process.ppid !== parent) process.exit(1) }, 500).unref()
   const size = () => Math.floor(Math.exp(Math.random() * Math.log(Number(maxBytes) + 1))) - 1
   const sha256 = (data) => createHash("sha256").update(data).digest("hex")
-  const version = (n) => {
-    const payload = randomBytes(size())
-    const header = "version " + n + " length " + payload.length + " sha256 " + sha256(payload) + "\\n"
-    return new Uint8Array(Buffer.concat([Buffer.from(header), payload]))
-  }
+  ${versionSource}
   const record = (n) => {
     const payload = randomBytes(Math.ceil(size() / 2)).toString("hex")
     return JSON.stringify({ n, length: payload.length, sha256: sha256(payload), payload })
   }
   const writers = {
-    "writeFile-full": (atomic, n) => atomic.writeFile(file, version(n), { durability: "full" }),
-    "writeFile-none": (atomic, n) => atomic.writeFile(file, version(n), { durability: "none" }),
-    "fs.writeFile": (_, n) => Effect.promise(() => fsp.writeFile(file, version(n))),
+    "writeFile-full": (atomic, n) => atomic.writeFile(file, version(n, size()), { durability: "full" }),
+    "writeFile-none": (atomic, n) => atomic.writeFile(file, version(n, size()), { durability: "none" }),
+    "fs.writeFile": (_, n) => Effect.promise(() => fsp.writeFile(file, version(n, size()))),
     "append-full": (atomic, n) => atomic.append(file, record(n), { durability: "full" }),
     "append-none": (atomic, n) => atomic.append(file, record(n), { durability: "none" })
   }
@@ -72,14 +69,10 @@ export const badVerdicts = ["missing", "empty", "torn", "lost", "ahead", "damage
 const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex")
 const decoder = new TextDecoder()
 
-/** The version number a whole-file version holds, or "torn". */
+/** The version number a whole-file version holds, or "torn" (not exactly one complete version). */
 const versionOf = (content: Uint8Array): number | "torn" => {
-  const newline = content.indexOf(0x0a)
-  if (newline === -1) return "torn"
-  const header = /^version (\d+) length (\d+) sha256 ([0-9a-f]{64})$/.exec(decoder.decode(content.subarray(0, newline)))
-  if (header === null) return "torn"
-  const payload = content.subarray(newline + 1)
-  return payload.length === Number(header[2]) && sha256(payload) === header[3] ? Number(header[1]) : "torn"
+  const parsed = parseVersion(content)
+  return "version" in parsed ? parsed.version : "torn"
 }
 
 const compare = (found: number, acked: number): Verdict =>
