@@ -9,20 +9,13 @@ import { InterviewSession } from "@intent/session-storage"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
+import { liveMemory } from "../../../test-support/liveMemory.js"
 import type { Backend } from "./backends.js"
 import { isCI, pgBackend, probePg, sqliteBackend } from "./backends.js"
 import { session } from "./contract.js"
 
 const COUNT = 3000
 const NOTE_BYTES = 20_000
-
-/** A handle on V8's full garbage collection, without starting node with --expose-gc. */
-const exposeGc = (): () => void => {
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-}
 
 const suite = (backend: Backend) =>
   it.scopedLive(
@@ -34,14 +27,7 @@ const suite = (backend: Backend) =>
         yield* Effect.provide(SessionStorage.SessionStorage, place.client())
         const template = Either.getOrThrow(InterviewSession.encodeLine(session("ID", "n".repeat(NOTE_BYTES))))
         yield* place.fill(COUNT, template)
-        const gc = exposeGc()
-        const live = () => {
-          gc()
-          gc()
-          const usage = process.memoryUsage()
-          return usage.heapUsed + usage.arrayBuffers
-        }
-        const baseline = live()
+        const baseline = liveMemory()
         let peak = baseline
         let seen = 0
         yield* Effect.provide(
@@ -51,7 +37,7 @@ const suite = (backend: Backend) =>
                 seen++
                 if (s.raw_notes.length !== NOTE_BYTES) throw new Error(`${s.id}: notes cut`)
                 if (seen % 250 === 0) {
-                  peak = Math.max(peak, live())
+                  peak = Math.max(peak, liveMemory())
                 }
               }))),
           place.client()

@@ -6,8 +6,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
+import { liveMemory } from "../../../test-support/liveMemory.js"
 import { encodeLine, type InterviewSession } from "../src/InterviewSession.js"
 import { SessionStorage } from "../src/SessionStorage.js"
 import { formatError } from "../src/SessionStorageError.js"
@@ -15,11 +14,6 @@ import { fixtureBytes, FIXTURES, readBytes, readText, session, tempDirectory, wi
 
 const decoder = new TextDecoder()
 
-/** A handle on V8's full garbage collection, without starting node with --expose-gc. */
-const exposeGc = (): () => void => {
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-}
 /** The line a save writes for `s`. */
 const line = (s: InterviewSession) => Either.getOrThrow(encodeLine(s))
 const ids = (sessions: ReadonlyArray<InterviewSession>) => sessions.map((s) => s.id)
@@ -368,17 +362,10 @@ describe("SessionStorage memory", () => {
         }))
         // live memory (after a full collection), Buffers included, sampled
         // while the store reads: a store that held the file would show 32 MB
-        const gc = exposeGc()
-        const live = () => {
-          gc()
-          gc()
-          const usage = process.memoryUsage()
-          return usage.heapUsed + usage.arrayBuffers
-        }
-        const baseline = live()
+        const baseline = liveMemory()
         let peak = baseline
         const sampler = setInterval(() => {
-          peak = Math.max(peak, live())
+          peak = Math.max(peak, liveMemory())
         }, 1000)
         const [count, report] = yield* withStore(
           { path: file },
@@ -388,7 +375,7 @@ describe("SessionStorage memory", () => {
         )
         expect(count).toBe(100)
         expect(report).toMatchObject({ ok: true, sessions: 100, records: copies * 100 })
-        peak = Math.max(peak, live())
+        peak = Math.max(peak, liveMemory())
         expect(peak - baseline).toBeLessThan(12 * 1024 * 1024)
       })),
     120_000
