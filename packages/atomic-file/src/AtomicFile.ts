@@ -4,8 +4,11 @@
  *
  * @since 0.1.0
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type {
@@ -23,6 +26,8 @@ import type {
 } from "./AtomicFileError.js"
 import * as FileLock from "./FileLock.js"
 import * as internal from "./internal/atomicFile.js"
+import { HandlesService } from "./internal/handles.js"
+import { nodeHandles } from "./internal/nodeHandles.js"
 
 /**
  * How much of the write survives a power cut once the call returns.
@@ -171,6 +176,24 @@ export class AtomicFile extends Effect.Service<AtomicFile>()("@intent/atomic-fil
   effect: internal.make,
   dependencies: [FileLock.layer]
 }) {}
+
+/**
+ * `AtomicFile` for Node, the layer to use there: the same service and the
+ * same algorithm as `AtomicFile.Default`, but the temporary file and the
+ * directory to sync are opened with `node:fs`, on file descriptors, rather
+ * than with `FileSystem.open`. The platform's `open` costs a Scope with a
+ * finalizer and each of its `File` calls a semaphore, more than the system
+ * calls themselves (docs/BENCHMARKS.md). The other calls (stat, rename,
+ * chmod, mkdir, remove, the reads) still go through the `FileSystem`
+ * provided, which must therefore be Node's own (`NodeContext.layer`): with a
+ * test file system, or another platform's, use `AtomicFile.Default`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerNode: Layer.Layer<AtomicFile, never, FileSystem.FileSystem | Path.Path> = AtomicFile.Default.pipe(
+  Layer.provide(Layer.succeed(HandlesService, nodeHandles))
+)
 
 /**
  * The service's interface.

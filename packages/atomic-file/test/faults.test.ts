@@ -303,13 +303,12 @@ describe("the sequence of file system calls", () => {
     }).pipe(Effect.scoped, Effect.provide(layer))
   }
 
-  it.effect("full: write, fsync the file, chmod, rename, fsync the directory", () =>
+  it.effect("full: create with the final mode, write, fsync the file, rename, fsync the directory", () =>
     Effect.map(recorded("full", "f"), (calls) =>
       expect(calls).toEqual([
-        "open <temp> wx 600",
+        "open <temp> wx 640",
         "write <temp>",
         "fsync <temp>",
-        "chmod <temp> 640",
         "rename <temp> f",
         "open <dir> r",
         "fsync <dir>"
@@ -324,10 +323,9 @@ describe("the sequence of file system calls", () => {
       const syncs = calls.slice(3, 7).sort()
       expect(syncs).toEqual(["fsync <dir>", "fsync a", "open <dir> r", "open a r"])
       expect(calls.slice(7)).toEqual([
-        "open <temp> wx 600",
+        "open <temp> wx 640",
         "write <temp>",
         "fsync <temp>",
-        "chmod <temp> 640",
         "rename <temp> a/b/f",
         "open a/b r",
         "fsync a/b"
@@ -339,10 +337,9 @@ describe("the sequence of file system calls", () => {
       recorded("file", "f"),
       (calls) =>
         expect(calls).toEqual([
-          "open <temp> wx 600",
+          "open <temp> wx 640",
           "write <temp>",
           "fsync <temp>",
-          "chmod <temp> 640",
           "rename <temp> f"
         ])
     ))
@@ -350,6 +347,6 @@ describe("the sequence of file system calls", () => {
   it.effect("none: no fsync at all", () =>
     Effect.map(
       recorded("none", "f"),
-      (calls) => expect(calls).toEqual(["open <temp> wx 600", "write <temp>", "chmod <temp> 640", "rename <temp> f"])
+      (calls) => expect(calls).toEqual(["open <temp> wx 640", "write <temp>", "rename <temp> f"])
     ))
 })

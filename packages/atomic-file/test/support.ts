@@ -9,11 +9,17 @@ import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { execFileSync } from "node:child_process"
-import { AtomicFile } from "../src/AtomicFile.js"
+import { AtomicFile, layerNode } from "../src/AtomicFile.js"
 import { parseTempName } from "../src/internal/tempName.js"
 
-/** AtomicFile over the real Node file system, with the platform beside it. */
-export const LiveLayer = Layer.provideMerge(AtomicFile.Default, NodeContext.layer)
+/**
+ * AtomicFile over the real Node file system as Node programs use it
+ * (`layerNode`: files opened with `node:fs`), with the platform beside it.
+ */
+export const LiveLayer = Layer.provideMerge(layerNode, NodeContext.layer)
+
+/** The same over the platform's `FileSystem.open` (`AtomicFile.Default`). */
+export const LiveDefaultLayer = Layer.provideMerge(AtomicFile.Default, NodeContext.layer)
 
 export const isRoot = typeof process.geteuid === "function" && process.geteuid() === 0
 

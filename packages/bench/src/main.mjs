@@ -6,7 +6,7 @@
 //
 // Every number in the report comes from this run. See the report's "Method".
 import { NodeContext } from "@effect/platform-node"
-import { AtomicFile } from "@intent/atomic-file/AtomicFile"
+import { AtomicFile, layerNode } from "@intent/atomic-file/AtomicFile"
 import { Layer, ManagedRuntime } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs"
@@ -104,12 +104,15 @@ const runStream = (mode, target, total, buffers) =>
     })
   )
 
-const runtime = ManagedRuntime.make(Layer.provideMerge(AtomicFile.Default, NodeContext.layer))
+// AtomicFile.layerNode, the layer for Node; the Default layer (over the
+// platform's FileSystem.open) for the rows that say so
+const runtime = ManagedRuntime.make(Layer.provideMerge(layerNode, NodeContext.layer))
+const defaultRuntime = ManagedRuntime.make(Layer.provideMerge(AtomicFile.Default, NodeContext.layer))
 let results
 try {
   log(`writing under ${root}`)
   const replace = await runReplace({
-    runtime,
+    runtimes: { node: runtime, default: defaultRuntime },
     root,
     sizes: config.sizes,
     rounds: config.rounds,
@@ -162,6 +165,7 @@ try {
   results = { replace, blocks, concurrent, concurrentSize, stream, saves, processes, kv, backends }
 } finally {
   await runtime.dispose()
+  await defaultRuntime.dispose()
   rmSync(root, { recursive: true, force: true })
 }
 

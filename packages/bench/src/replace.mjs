@@ -48,12 +48,14 @@ const stenoWrite = (file, data) => {
  */
 export const contenders = [
   { name: "AtomicFile \"full\"", group: "full", durability: "full" },
+  { name: "AtomicFile \"full\", Default layer", group: "full", durability: "full", layer: "default" },
   { name: "raw durable sequence", group: "full", raw: true, write: rawReplace(true, true) },
   { name: "AtomicFile \"file\"", group: "file", durability: "file" },
   { name: "raw sequence, file fsync only", group: "file", raw: true, write: rawReplace(true, false) },
   { name: "write-file-atomic", group: "file", write: (file, data) => writeFileAtomic(file, data) },
   { name: "atomically", group: "file", write: (file, data) => atomicallyWrite(file, data) },
   { name: "AtomicFile \"none\"", group: "none", durability: "none" },
+  { name: "AtomicFile \"none\", Default layer", group: "none", durability: "none", layer: "default" },
   { name: "raw sequence without fsync", group: "none", raw: true, write: rawReplace(false, false) },
   { name: "steno", group: "none", write: stenoWrite },
   { name: "fs.promises.writeFile (not atomic)", group: "none", write: (file, data) => fsp.writeFile(file, data) }
@@ -64,9 +66,9 @@ export const contenders = [
  * µs. AtomicFile runs its loop inside one Effect (the way an Effect program
  * calls it), the others in an async loop.
  */
-const timedWrites = (runtime, contender, file, data, count) => {
+const timedWrites = (runtimes, contender, file, data, count) => {
   if (contender.durability !== undefined) {
-    return runtime.runPromise(Effect.gen(function*() {
+    return runtimes[contender.layer ?? "node"].runPromise(Effect.gen(function*() {
       const atomic = yield* AtomicFile
       const times = []
       for (let i = 0; i < count; i++) {
@@ -93,7 +95,7 @@ const timedWrites = (runtime, contender, file, data, count) => {
  * contenders run in a fresh random order, `perRound(size)` writes each,
  * every contender replacing its own existing file.
  */
-export const runReplace = async ({ runtime, root, sizes, rounds, perRound, log }) => {
+export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log }) => {
   const results = new Map() // `${size} ${name}` → times
   const payloads = new Map(sizes.map((size) => [size, randomBytes(size)]))
   const fileOf = (size, index) => join(root, "replace", String(size), `c${index}`, "target.bin")
@@ -103,14 +105,14 @@ export const runReplace = async ({ runtime, root, sizes, rounds, perRound, log }
       mkdirSync(dirname(file), { recursive: true })
       await fsp.writeFile(file, payloads.get(size))
       // one warm-up write each, untimed (first-call costs: module code, JIT)
-      await timedWrites(runtime, contenders[index], file, payloads.get(size), 1)
+      await timedWrites(runtimes, contenders[index], file, payloads.get(size), 1)
     }
   }
   for (let round = 0; round < rounds; round++) {
     for (const size of sizes) {
       for (const index of shuffled(contenders.map((_, i) => i))) {
         const contender = contenders[index]
-        const times = await timedWrites(runtime, contender, fileOf(size, index), payloads.get(size), perRound(size))
+        const times = await timedWrites(runtimes, contender, fileOf(size, index), payloads.get(size), perRound(size))
         const key = `${size} ${contender.name}`
         results.set(key, [...(results.get(key) ?? []), ...times])
       }
@@ -138,7 +140,9 @@ export const runReplace = async ({ runtime, root, sizes, rounds, perRound, log }
  * file is the last call's.
  */
 export const runConcurrent = async ({ runtime, root, rounds, writers, size, log }) => {
-  const concurrentContenders = contenders.filter((c) => c.name !== "fs.promises.writeFile (not atomic)")
+  const concurrentContenders = contenders.filter((c) =>
+    c.name !== "fs.promises.writeFile (not atomic)" && c.layer === undefined
+  )
   const contentOf = (i) => {
     const data = Buffer.alloc(size, 0x61 + (i % 26))
     data.write(`call ${i};`)

@@ -183,7 +183,7 @@ export const appendRecord = <E = never>(
         Effect.either(file.truncate(length)),
         (truncated) => Effect.fail(fail(error, truncated._tag === "Right"))
       )
-    yield* writeFully(file, bytes).pipe(
+    yield* writeFully((data) => file.write(data), file.fd, bytes).pipe(
       Effect.zipRight(options.mode !== undefined && !exists ? fs.chmod(target.path, options.mode) : Effect.void),
       Effect.zipRight(options.durability === "none" ? Effect.void : file.sync),
       Effect.catchAll(undo)

@@ -3,7 +3,6 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { AtomicFileService, RemoveOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
 import {
@@ -19,6 +18,7 @@ import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
 import { makeCoalescedWrites } from "./coalescedWrites.js"
 import { errorCode, reasonOf } from "./errno.js"
+import { fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
 import * as Steps from "./writeSteps.js"
 
@@ -43,6 +43,7 @@ export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const lock = yield* FileLock
+  const handles = Option.getOrElse(yield* Effect.serviceOption(HandlesService), () => fromFileSystem(fs))
   const queue = makeKeyedQueue()
   const coalesced = makeCoalescedWrites(queue)
   const known = Steps.makeKnownFiles()
@@ -69,42 +70,52 @@ export const make = Effect.gen(function*() {
     })
 
   /**
-   * The whole-file algorithm for a resolved target, in the caller's scope
-   * (which closes the directory synced; the temporary file is closed after
-   * the rename: a file's name can change while it is open). One call at a
-   * time: an Effect fiber forked to overlap two calls costs more here than
-   * a file system call does.
+   * The whole-file algorithm for a resolved target. With Node handles, the
+   * calls that do not depend on each other overlap: the directory opens, and
+   * the temporary file's identity is read, while the temporary file is
+   * written and synced; the temporary file is closed beside the rename (a
+   * file's name can change while it is open), or with durability "full"
+   * beside the directory's fsync. Otherwise they run one after the other.
    */
   const replaceSteps = <E, R>(
     ctx: Steps.WriteContext,
     target: Steps.Target,
     options: WriteOptions | undefined,
     fill: Fill<E, R>
-  ): Effect.Effect<void, WriteError | E, R | Scope.Scope> => {
+  ): Effect.Effect<void, WriteError | E, R> => {
     const durability = options?.durability ?? "full"
-    return Effect.gen(function*() {
-      const temp = yield* Steps.createTempFile(ctx, target, {
-        createParents: options?.createParents ?? true,
-        durable: durability === "full"
-      })
-      yield* fill(ctx, target, temp)
-      if (durability !== "none") {
-        yield* Steps.syncTemp(ctx, target, temp)
-      }
-      const modeAndOwner = Steps.applyModeAndOwner(ctx, target, temp, options?.mode)
-      if (modeAndOwner !== undefined) {
-        yield* modeAndOwner
-      }
-      const id = yield* Steps.identifyTemp(ctx, target, temp)
-      yield* Steps.renameTemp(ctx, target, temp)
-      if (id !== undefined) {
-        known.set(target.path, id)
-      }
-      yield* Steps.closeTemp(temp)
-      if (durability === "full") {
-        yield* Steps.syncDirectoryInScope(ctx, target)
-      }
-    })
+    const modes = Steps.modeOf(target, options?.mode)
+    const steps = (temp: Steps.TempFile, opening: Pending<Handle> | undefined) =>
+      Effect.flatMap(temp.handle.startIdentity, (identity) =>
+        Effect.gen(function*() {
+          yield* fill(ctx, target, temp)
+          if (durability !== "none") {
+            yield* Steps.syncTemp(ctx, target, temp)
+          }
+          const id = yield* Steps.awaitIdentity(ctx, target, temp, identity)
+          const modeAndOwner = Steps.applyModeAndOwner(ctx, target, temp, modes)
+          if (modeAndOwner !== undefined) {
+            yield* modeAndOwner
+          }
+          const rename = Effect.tap(Steps.renameTemp(ctx, target, temp), () => {
+            if (id !== undefined) known.set(target.path, id)
+          })
+          if (opening === undefined) {
+            yield* Steps.closeTempBeside(temp, rename)
+          } else {
+            yield* rename
+            yield* Steps.closeTempBeside(temp, Steps.syncOpenedDirectory(ctx, target, opening))
+          }
+        }).pipe(Effect.onError(() => identity.settle)))
+    return Steps.withTempFile(
+      ctx,
+      target,
+      { createParents: options?.createParents ?? true, durable: durability === "full", createMode: modes.createMode },
+      (temp) =>
+        durability === "full"
+          ? Steps.withDirectoryOpening(ctx, target, (opening) => steps(temp, opening))
+          : steps(temp, undefined)
+    )
   }
 
   /**
@@ -117,13 +128,13 @@ export const make = Effect.gen(function*() {
     absolute: string,
     options: WriteOptions | undefined,
     fill: Fill<E, R>
-  ): Effect.Effect<void, WriteError | E, R | Scope.Scope> =>
+  ): Effect.Effect<void, WriteError | E, R> =>
     Effect.flatMap(
       Steps.resolveKnownTarget(ctx, absolute, options?.symlinks ?? "follow", known),
       (target) =>
         target.path === absolute
           ? replaceSteps(ctx, target, options, fill)
-          : Effect.zipRight(queue.acquire(target.path), replaceSteps(ctx, target, options, fill))
+          : queue.run(target.path)(replaceSteps(ctx, target, options, fill))
     )
 
   /** A replace filled by a stream: in the path's turn, never coalesced. */
@@ -136,15 +147,13 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(Steps.validatePath(operation, input), () => {
       const absolute = path.resolve(input)
       coalesced.barrier(absolute)
-      return Effect.scoped(
-        Effect.zipRight(queue.acquire(absolute), replaceResolved({ fs, path, operation }, absolute, options, fill))
-      )
+      return queue.run(absolute)(replaceResolved({ fs, path, operation, handles }, absolute, options, fill))
     })
 
   /** A replace with bytes in memory: coalesced with the writes queued for the same path. */
   const replaceWith = (operation: Operation, input: string, data: Uint8Array, options: WriteOptions | undefined) =>
     Effect.flatMap(Steps.validatePath(operation, input), () => {
-      const ctx: Steps.WriteContext = { fs, path, operation }
+      const ctx: Steps.WriteContext = { fs, path, operation, handles }
       const key = `${operation} ${options?.durability ?? "full"} ${options?.mode ?? "-"} ${
         options?.symlinks ?? "follow"
       } ${options?.createParents ?? true}`
@@ -212,23 +221,21 @@ export const make = Effect.gen(function*() {
     f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array, E, R>,
     options?: UpdateOptions
   ) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "update" }
+    const ctx: Steps.WriteContext = { fs, path, operation: "update", handles }
     return underLock(ctx, file, options ?? {}, (target) =>
       Effect.gen(function*() {
         const current = yield* readCurrent(ctx, target, options?.maxBytes)
         const next = yield* f(current)
         // the same bytes again: nothing to write, the file stays as it is
         if (Option.isSome(current) && sameBytes(current.value, next)) return next
-        yield* Effect.scoped(
-          replaceSteps(ctx, target, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, next))
-        )
+        yield* replaceSteps(ctx, target, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, next))
         return next
       }))
   }
 
   // typed by the interface: it calls itself for the sidecar of `tornTail`
   const append: AtomicFileService["append"] = (file, record, options) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "append" }
+    const ctx: Steps.WriteContext = { fs, path, operation: "append", handles }
     const bytes = typeof record === "string" ? encoder.encode(record) : record
     const durability = options?.durability ?? "full"
     const tornTail = options?.tornTail
@@ -256,7 +263,7 @@ export const make = Effect.gen(function*() {
   }
 
   const remove = (file: string, options?: RemoveOptions) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "remove" }
+    const ctx: Steps.WriteContext = { fs, path, operation: "remove", handles }
     return inTurn(ctx, file, "replace", (target) => {
       const fail = (error: PlatformError, removed: boolean) =>
         new RemoveFailure({ operation: "remove", path: target.path, reason: reasonOf(error), removed, cause: error })

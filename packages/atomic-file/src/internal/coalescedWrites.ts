@@ -2,7 +2,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import type * as Scope from "effect/Scope"
 import type { KeyedQueue } from "./keyedQueue.js"
 
 /**
@@ -25,7 +24,7 @@ export interface CoalescedWrites {
     path: string,
     key: string,
     data: Uint8Array,
-    run: (data: Uint8Array) => Effect.Effect<void, E, Scope.Scope>
+    run: (data: Uint8Array) => Effect.Effect<void, E>
   ) => Effect.Effect<void, E>
   /**
    * Called, synchronously, by every other operation on `path` as it takes
@@ -76,7 +75,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
     path: string,
     key: string,
     data: Uint8Array,
-    run: (data: Uint8Array) => Effect.Effect<void, E, Scope.Scope>
+    run: (data: Uint8Array) => Effect.Effect<void, E>
   ): Effect.Effect<void, E> =>
     Effect.suspend(() => {
       const last = queued.get(path) as Batch<E> | undefined
@@ -86,7 +85,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
       }
       if (queue.isIdle(path)) {
         queued.delete(path)
-        return Effect.scoped(Effect.zipRight(queue.acquire(path), run(data)))
+        return queue.run(path)(run(data))
       }
       const batch: Batch<E> = {
         key,

@@ -1,7 +1,5 @@
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -11,8 +9,8 @@ import type * as Scope from "effect/Scope"
  * Effect's `Semaphore` is not used here: a fiber that calls `take` while
  * permits are free takes one at once, even if others are queued, so it does
  * not promise call order. Here each call, synchronously and before its first
- * asynchronous step, puts its own `Deferred` at the tail of the key's chain
- * and waits for the one before it: a strict FIFO.
+ * asynchronous step, puts its own `Turn` at the tail of the key's chain and
+ * waits for the one before it: a strict FIFO.
  */
 export interface KeyedQueue {
   /**
@@ -41,46 +39,84 @@ export interface KeyedQueue {
   readonly run: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
+/**
+ * A turn in a key's line: `done` once its holder passed it on; whoever waits
+ * for it is called then. Lighter than a `Deferred`, which costs more to make
+ * than an uncontended turn costs in all.
+ */
+export interface Turn {
+  done: boolean
+  readonly waiters: Array<() => void>
+}
+
 /** A place in a key's line: the turn before it, and how to pass the turn on. */
 export interface Ticket {
-  readonly previous: Deferred.Deferred<void> | undefined
+  readonly previous: Turn | undefined
   readonly release: Effect.Effect<void>
 }
 
+const pass = (turn: Turn) => {
+  turn.done = true
+  const waiters = turn.waiters.splice(0)
+  for (const wake of waiters) wake()
+}
+
+/** Waits until `turn` is done; interruptible, and then no longer waiting. */
+const awaitTurn = (turn: Turn): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    turn.done ? Effect.void : Effect.async<void>((resume) => {
+      const wake = () => resume(Effect.void)
+      turn.waiters.push(wake)
+      return Effect.sync(() => {
+        const index = turn.waiters.indexOf(wake)
+        if (index !== -1) turn.waiters.splice(index, 1)
+      })
+    })
+  )
+
 export const makeKeyedQueue = (): KeyedQueue => {
-  const tails = new Map<string, Deferred.Deferred<void>>()
+  const tails = new Map<string, Turn>()
 
   const enter = (key: string): Ticket => {
-    const mine = Deferred.unsafeMake<void>(FiberId.none)
+    const mine: Turn = { done: false, waiters: [] }
     const previous = tails.get(key)
     tails.set(key, mine)
-    const release = Effect.suspend(() => {
+    const release = Effect.sync(() => {
       if (tails.get(key) === mine) {
         tails.delete(key)
       }
-      return Deferred.succeed(mine, undefined)
+      pass(mine)
     })
-    return { previous, release }
+    return { previous: previous === undefined || previous.done ? undefined : previous, release }
   }
 
   // runs uninterruptibly; `restore` makes the wait itself interruptible
-  const holdMasked = <E>(
+  const waitTurn = <E>(
     restore: <A, E1, R>(effect: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1, R>,
     { previous, release }: Ticket,
     guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
-  ): Effect.Effect<void, E, Scope.Scope> => {
-    const wait: Effect.Effect<void, E> = previous === undefined
+  ): Effect.Effect<void, E> =>
+    previous === undefined
       ? Effect.void
-      : restore(guardWait === undefined ? Deferred.await(previous) : guardWait(Deferred.await(previous))).pipe(
+      : restore(guardWait === undefined ? awaitTurn(previous) : guardWait(awaitTurn(previous))).pipe(
         Effect.onExit((exit) =>
-          // Interrupted or timed out while waiting: the ones queued after
-          // this call must still wait for the one before it, so pass the
-          // turn on when that one finishes.
-          Exit.isSuccess(exit) ? Effect.void : Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), release))
+          Effect.sync(() => {
+            // Interrupted or timed out while waiting: the ones queued after
+            // this call must still wait for the one before it, so pass the
+            // turn on when that one finishes.
+            if (Exit.isSuccess(exit)) return
+            if (previous.done) Effect.runSync(release)
+            else previous.waiters.push(() => Effect.runSync(release))
+          })
         )
       )
-    return Effect.zipRight(wait, Effect.addFinalizer(() => release))
-  }
+
+  const holdMasked = <E>(
+    restore: <A, E1, R>(effect: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1, R>,
+    ticket: Ticket,
+    guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
+  ): Effect.Effect<void, E, Scope.Scope> =>
+    Effect.zipRight(waitTurn(restore, ticket, guardWait), Effect.addFinalizer(() => ticket.release))
 
   const hold = <E = never>(
     ticket: Ticket,
@@ -94,8 +130,14 @@ export const makeKeyedQueue = (): KeyedQueue => {
   ): Effect.Effect<void, E, Scope.Scope> =>
     Effect.uninterruptibleMask((restore) => Effect.suspend(() => holdMasked(restore, enter(key), guardWait)))
 
+  // no Scope: a finalizer costs more than the rest of a turn
   const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.scoped(Effect.zipRight(acquire(key), self))
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const ticket = enter(key)
+        return Effect.zipRight(waitTurn<never>(restore, ticket), Effect.ensuring(restore(self), ticket.release))
+      })
+    )
 
   return { enter, hold, isIdle: (key) => !tails.has(key), acquire, run }
 }

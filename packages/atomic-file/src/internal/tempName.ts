@@ -25,6 +25,10 @@ const decoder = new TextDecoder("utf-8", { fatal: false })
  * Linux ext4, xfs, btrfs, tmpfs) whatever the length of the target's name.
  */
 export const truncateUtf8 = (name: string, maxBytes: number): string => {
+  // a UTF-16 code unit is at most 3 bytes of UTF-8: most names need no encoding
+  if (name.length * 3 <= maxBytes) {
+    return name
+  }
   const bytes = encoder.encode(name)
   if (bytes.length <= maxBytes) {
     return name
@@ -37,13 +41,21 @@ export const truncateUtf8 = (name: string, maxBytes: number): string => {
   return decoder.decode(bytes.subarray(0, end))
 }
 
+// Random bytes drawn 4 KiB at a time: one `getRandomValues` per 512 names
+// (a call costs more than the rest of the name).
+const pool = new Uint8Array(4096)
+let poolOffset = pool.length
+
 const randomHex = (): string => {
-  const bytes = new Uint8Array(8)
-  globalThis.crypto.getRandomValues(bytes)
-  let out = ""
-  for (const byte of bytes) {
-    out += byte.toString(16).padStart(2, "0")
+  if (poolOffset + 8 > pool.length) {
+    globalThis.crypto.getRandomValues(pool)
+    poolOffset = 0
   }
+  let out = ""
+  for (let i = poolOffset; i < poolOffset + 8; i++) {
+    out += (pool[i] ?? 0).toString(16).padStart(2, "0")
+  }
+  poolOffset += 8
   return out
 }
 

@@ -5,7 +5,7 @@
  * 1. `validatePath`     empty, whitespace-only or NUL → InvalidInput
  * 2. `resolveTarget`    follow symbolic links, inspect the file replaced
  * 3. `createParents`    missing parent directories (synced when durable)
- * 4. `createTempFile`   exclusive create, mode 0o600, in the target's directory
+ * 4. `createTempFile`   exclusive create with the final mode, in the target's directory
  * 5. `writeTemp`        every byte, short writes looped
  * 6. `syncTemp`         fsync the temporary file
  * 7. `applyModeAndOwner` the final mode, and the previous owner where allowed
@@ -18,7 +18,6 @@ import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import {
   CleanupFailure,
@@ -32,6 +31,7 @@ import {
   TempWriteFailure
 } from "../AtomicFileError.js"
 import { errorCode, reasonOf } from "./errno.js"
+import { type FileId, type Handle, type Handles, idOf, type Pending } from "./handles.js"
 import { effectiveIds, processId, umask } from "./processInfo.js"
 import { makeTempName } from "./tempName.js"
 
@@ -40,6 +40,8 @@ export interface WriteContext {
   readonly fs: FileSystem.FileSystem
   readonly path: Path.Path
   readonly operation: Operation
+  /** how the temporary file and the directory are opened */
+  readonly handles: Handles
 }
 
 /** The file to replace, after symbolic links are followed. */
@@ -52,12 +54,15 @@ export interface Target {
   readonly existing: Option.Option<FileSystem.File.Info>
 }
 
-/** A temporary file being written; `committed` turns true once renamed. */
+/**
+ * A temporary file being written; `committed` turns true once renamed,
+ * `closed` once its handle is closed.
+ */
 export interface TempFile {
   readonly path: string
-  readonly file: FileSystem.File
-  readonly fileScope: Scope.CloseableScope
+  readonly handle: Handle
   committed: boolean
+  closed: boolean
 }
 
 // Linux's limit on symbolic links followed in one lookup (MAXSYMLINKS).
@@ -183,15 +188,6 @@ const existingFrom = (
     }
   })
 
-/** The identity of a file: its device and inode numbers. */
-export interface FileId {
-  readonly dev: number
-  readonly ino: number
-}
-
-const idOf = (info: FileSystem.File.Info): FileId | undefined =>
-  Option.isSome(info.ino) ? { dev: info.dev, ino: info.ino.value } : undefined
-
 /**
  * The files this writer renamed into place, by path: a bounded memory (the
  * oldest entry goes first), so that a writer of many paths stays small.
@@ -250,17 +246,6 @@ export const resolveKnownTarget = (
     return resolveTarget(ctx, absolute, symlinks, stat)
   })
 
-/**
- * Reads the temporary file's identity before the rename, so that the next
- * write to the path can recognize it (`resolveKnownTarget`).
- */
-export const identifyTemp = (
-  ctx: WriteContext,
-  target: Target,
-  temp: TempFile
-): Effect.Effect<FileId | undefined, TempWriteFailure> =>
-  Effect.mapError(Effect.map(temp.file.stat, idOf), tempWriteFailure(ctx, target, temp))
-
 // -- 3 -----------------------------------------------------------------------
 
 /**
@@ -315,7 +300,7 @@ export const createParents = (
         created,
         (directory) =>
           Effect.mapError(
-            syncDirectoryRaw(fs, path.dirname(directory)),
+            syncDirectoryRaw(ctx, path.dirname(directory)),
             (error) => fail(path.dirname(directory), reasonOf(error), error)
           ),
         { concurrency: "unbounded", discard: true }
@@ -325,17 +310,32 @@ export const createParents = (
 
 // -- 4 -----------------------------------------------------------------------
 
-const closeQuietly = (scope: Scope.CloseableScope) =>
-  Effect.catchAllCause(
-    Scope.close(scope, Exit.void),
-    (cause) => Effect.logWarning("closing a temporary file failed", cause)
-  )
+/**
+ * The new file's mode: the one asked for, else the replaced file's, else
+ * what a plain create gives (0o666 minus umask); and the mode to create the
+ * temporary file with: the same permission bits (the umask then applies),
+ * never the set-user-ID, set-group-ID or sticky bits, which `applyModeAndOwner`
+ * sets once the content is complete.
+ */
+export const modeOf = (
+  target: Target,
+  requestedMode: number | undefined
+): { readonly mode: number; readonly createMode: number; readonly createdMode: number } => {
+  const mask = umask()
+  const mode = requestedMode ?? Option.match(target.existing, {
+    onNone: () => 0o666 & ~mask,
+    onSome: (info) => info.mode & 0o7777
+  })
+  const createMode = mode & 0o777
+  return { mode, createMode, createdMode: createMode & ~mask }
+}
+
+const closeHandleQuietly = (handle: Handle, what: string) =>
+  Effect.catchAllCause(handle.close, (cause) => Effect.logWarning(`closing ${what} failed`, cause))
 
 /**
- * Creates the temporary file with an exclusive create (`wx`) and mode 0o600,
- * as a scoped resource: when the scope closes before the rename committed
- * (failure, defect or interruption), the file is closed and removed. A
- * failed removal is logged as a `CleanupFailure`; the primary error stays.
+ * Creates the temporary file with an exclusive create (`wx`) and
+ * `createMode`. Not scoped: `withTempFile` releases it.
  *
  * A missing directory shows up here as ENOENT, so existing directories cost
  * no extra call; the parents are created then and the create retried once.
@@ -343,9 +343,9 @@ const closeQuietly = (scope: Scope.CloseableScope) =>
 export const createTempFile = (
   ctx: WriteContext,
   target: Target,
-  options: { readonly createParents: boolean; readonly durable: boolean }
-): Effect.Effect<TempFile, TempWriteFailure | DirectoryCreationFailure, Scope.Scope> => {
-  const { fs, operation, path } = ctx
+  options: { readonly createParents: boolean; readonly durable: boolean; readonly createMode: number }
+): Effect.Effect<TempFile, TempWriteFailure | DirectoryCreationFailure> => {
+  const { operation, path } = ctx
 
   const attempt = (
     tries: number,
@@ -353,17 +353,10 @@ export const createTempFile = (
   ): Effect.Effect<TempFile, TempWriteFailure | DirectoryCreationFailure> =>
     Effect.suspend(() => {
       const tempPath = path.join(target.directory, makeTempName(target.base, processId()))
-      return Effect.flatMap(Scope.make(), (fileScope) =>
-        fs.open(tempPath, { flag: "wx", mode: 0o600 }).pipe(
-          Scope.extend(fileScope),
-          Effect.map((file): TempFile => ({ path: tempPath, file, fileScope, committed: false })),
-          Effect.catchAll((error) =>
-            Effect.zipRight(
-              Scope.close(fileScope, Exit.void),
-              handleOpenError(error, tempPath, tries, parentsCreated)
-            )
-          )
-        ))
+      return ctx.handles.create(tempPath, options.createMode).pipe(
+        Effect.map((handle): TempFile => ({ path: tempPath, handle, committed: false, closed: false })),
+        Effect.catchAll((error) => handleOpenError(error, tempPath, tries, parentsCreated))
+      )
     })
 
   // the target's directory is missing (createParents off) or is not one
@@ -406,18 +399,41 @@ export const createTempFile = (
     )
   }
 
-  return Effect.acquireRelease(attempt(0, false), (temp) =>
+  return attempt(0, false)
+}
+
+/** Closes the temporary file, once; a failure to close is logged. */
+export const closeTemp = (temp: TempFile): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (temp.closed) return Effect.void
+    temp.closed = true
+    return closeHandleQuietly(temp.handle, "a temporary file")
+  })
+
+/**
+ * Runs `use` with a new temporary file, and releases the file whatever
+ * happens (failure, defect or interruption): closed, and removed unless the
+ * rename committed it. A failed removal is logged as a `CleanupFailure`; the
+ * primary error stays.
+ */
+export const withTempFile = <A, E, R>(
+  ctx: WriteContext,
+  target: Target,
+  options: { readonly createParents: boolean; readonly durable: boolean; readonly createMode: number },
+  use: (temp: TempFile) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | TempWriteFailure | DirectoryCreationFailure, R> =>
+  Effect.acquireUseRelease(createTempFile(ctx, target, options), use, (temp) =>
     temp.committed
-      ? closeQuietly(temp.fileScope)
+      ? closeTemp(temp)
       : Effect.zipRight(
-        closeQuietly(temp.fileScope),
-        fs.remove(temp.path).pipe(
+        closeTemp(temp),
+        ctx.fs.remove(temp.path).pipe(
           Effect.catchAll((error) =>
             errorCode(error) === "ENOENT"
               ? Effect.void
               : Effect.logWarning(
                 new CleanupFailure({
-                  operation,
+                  operation: ctx.operation,
                   path: target.path,
                   tempPath: temp.path,
                   reason: reasonOf(error),
@@ -427,7 +443,6 @@ export const createTempFile = (
           )
         )
       ))
-}
 
 // -- 5, 6 --------------------------------------------------------------------
 
@@ -445,8 +460,12 @@ const tempWriteFailure = (ctx: WriteContext, target: Target, temp: TempFile) => 
  * every FileSystem's `writeAll` to do so. A write that makes no progress
  * fails (EIO) instead of looping for ever.
  */
-export const writeFully = (file: FileSystem.File, data: Uint8Array): Effect.Effect<void, PlatformError> =>
-  data.length === 0 ? Effect.void : Effect.flatMap(file.write(data), (written) => {
+export const writeFully = (
+  write: (data: Uint8Array) => Effect.Effect<number | FileSystem.Size, PlatformError>,
+  descriptor: string | number,
+  data: Uint8Array
+): Effect.Effect<void, PlatformError> =>
+  data.length === 0 ? Effect.void : Effect.flatMap(write(data), (written) => {
     const count = Number(written)
     return count <= 0
       ? Effect.fail(
@@ -454,13 +473,13 @@ export const writeFully = (file: FileSystem.File, data: Uint8Array): Effect.Effe
           module: "FileSystem",
           method: "write",
           reason: "WriteZero",
-          pathOrDescriptor: file.fd,
+          pathOrDescriptor: descriptor,
           description: "write made no progress"
         })
       )
       : count >= data.length
       ? Effect.void
-      : writeFully(file, data.subarray(count))
+      : writeFully(write, descriptor, data.subarray(count))
   })
 
 /** Writes all of `data` into the temporary file. */
@@ -470,7 +489,7 @@ export const writeTemp = (
   temp: TempFile,
   data: Uint8Array
 ): Effect.Effect<void, TempWriteFailure> =>
-  Effect.mapError(writeFully(temp.file, data), tempWriteFailure(ctx, target, temp))
+  Effect.mapError(writeFully(temp.handle.write, temp.path, data), tempWriteFailure(ctx, target, temp))
 
 /**
  * Writes the stream chunk by chunk: memory holds one chunk at a time. The
@@ -485,7 +504,7 @@ export const writeTempStream = <E, R>(
   const onError = tempWriteFailure(ctx, target, temp)
   return Stream.runForEach(
     stream,
-    (chunk) => Effect.mapError(writeFully(temp.file, chunk), onError)
+    (chunk) => Effect.mapError(writeFully(temp.handle.write, temp.path, chunk), onError)
   )
 }
 
@@ -494,45 +513,59 @@ export const syncTemp = (
   ctx: WriteContext,
   target: Target,
   temp: TempFile
-): Effect.Effect<void, TempWriteFailure> => Effect.mapError(temp.file.sync, tempWriteFailure(ctx, target, temp))
+): Effect.Effect<void, TempWriteFailure> => Effect.mapError(temp.handle.sync, tempWriteFailure(ctx, target, temp))
+
+/** The temporary file's identity, from `Handle.startIdentity`. */
+export const awaitIdentity = (
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile,
+  identity: Pending<FileId | undefined>
+): Effect.Effect<FileId | undefined, TempWriteFailure> =>
+  Effect.mapError(identity.await, tempWriteFailure(ctx, target, temp))
 
 /**
- * Closes the temporary file. The write path closes it after the rename (a
- * file's name can change while it is open), so that the close is off the path
- * to the rename; in the durable modes it is synced before, so a close error
- * cannot hide a lost write.
+ * Runs `effect` with the temporary file's close started beside it (with
+ * Node handles; otherwise made after it). A failure to close is logged.
  */
-export const closeTemp = (temp: TempFile): Effect.Effect<void> => closeQuietly(temp.fileScope)
+export const closeTempBeside = <A, E, R>(temp: TempFile, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    if (temp.closed) return effect
+    temp.closed = true
+    return Effect.flatMap(temp.handle.startClose, (closing) =>
+      effect.pipe(
+        Effect.onError(() => closing.settle),
+        Effect.tap(() =>
+          Effect.catchAllCause(closing.await, (cause) => Effect.logWarning("closing a temporary file failed", cause))
+        )
+      ))
+  })
 
 // -- 7 -----------------------------------------------------------------------
 
 /**
- * The mode: the one asked for, else the replaced file's, else what a plain
- * create gives (0o666 minus umask). The owner: the replaced file's, where the
- * process may set it (EPERM is ignored: only root may give a file away).
- * Calls that would change nothing are skipped; `undefined` when there is
- * nothing to do, so that the caller runs nothing in parallel for it.
+ * The mode (see `modeOf`), with chmod when the temporary file was not
+ * created with it (the umask took bits away, or special bits are asked
+ * for). The owner: the replaced file's, where the process may set it (EPERM
+ * is ignored: only root may give a file away). Calls that would change
+ * nothing are skipped; `undefined` when there is nothing to do.
  */
 export const applyModeAndOwner = (
   ctx: WriteContext,
   target: Target,
   temp: TempFile,
-  requestedMode: number | undefined
+  modes: { readonly mode: number; readonly createdMode: number }
 ): Effect.Effect<void, TempWriteFailure> | undefined => {
   const { fs } = ctx
-  const mask = umask()
-  const createdMode = 0o600 & ~mask
-  const mode = requestedMode ?? Option.match(target.existing, {
-    onNone: () => 0o666 & ~mask,
-    onSome: (info) => info.mode & 0o7777
-  })
-  const chmod = mode === createdMode ? undefined : fs.chmod(temp.path, mode)
-
   const ids = effectiveIds()
   const owner = Option.flatMap(target.existing, (info) =>
     Option.all([info.uid, info.gid]).pipe(
       Option.filter(([uid, gid]) => ids === undefined || uid !== ids.uid || gid !== ids.gid)
     ))
+  // chown may clear set-user-ID and set-group-ID bits, so chmod comes last
+  const chmod = modes.mode === modes.createdMode && (Option.isNone(owner) || (modes.mode & 0o6000) === 0)
+    ? undefined
+    : fs.chmod(temp.path, modes.mode)
   const chown = Option.match(owner, {
     onNone: () => undefined,
     onSome: ([uid, gid]) =>
@@ -543,7 +576,6 @@ export const applyModeAndOwner = (
   if (chown === undefined && chmod === undefined) {
     return undefined
   }
-  // chown may clear set-user-ID and set-group-ID bits, so chmod comes last.
   return Effect.mapError(
     chown === undefined ? chmod ?? Effect.void : Effect.zipRight(chown, chmod ?? Effect.void),
     tempWriteFailure(ctx, target, temp)
@@ -580,26 +612,57 @@ export const renameTemp = (
 
 // -- 9 -----------------------------------------------------------------------
 
-const syncDirectoryRaw = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void, PlatformError> =>
-  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (handle) => handle.sync))
+const directorySyncFailure = (ctx: WriteContext, target: Target, directory: string) => (error: PlatformError) =>
+  new DirectorySyncFailure({
+    operation: ctx.operation,
+    path: target.path,
+    directory,
+    reason: reasonOf(error),
+    cause: error
+  })
+
+const syncDirectoryRaw = (ctx: WriteContext, directory: string): Effect.Effect<void, PlatformError> =>
+  Effect.acquireUseRelease(
+    ctx.handles.openDirectory(directory),
+    (handle) => handle.sync,
+    (handle) => closeHandleQuietly(handle, "a directory")
+  )
 
 /** fsync the directory, which makes the rename itself durable. */
 export const syncDirectory = (ctx: WriteContext, target: Target): Effect.Effect<void, DirectorySyncFailure> =>
-  Effect.scoped(syncDirectoryInScope(ctx, target))
+  Effect.mapError(syncDirectoryRaw(ctx, target.directory), directorySyncFailure(ctx, target, target.directory))
 
-/** `syncDirectory`, the directory closed when the caller's scope closes. */
-export const syncDirectoryInScope = (
+/**
+ * The target's directory, its open started now (with Node handles, so that
+ * it runs beside the writing of the temporary file; otherwise it is made
+ * when `syncOpenedDirectory` needs it), for `use`; then closed, whatever
+ * happened, once the open (if started) is over.
+ */
+export const withDirectoryOpening = <A, E, R>(
   ctx: WriteContext,
-  target: Target
-): Effect.Effect<void, DirectorySyncFailure, Scope.Scope> =>
+  target: Target,
+  use: (opening: Pending<Handle>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.acquireUseRelease(
+    ctx.handles.startOpenDirectory(target.directory),
+    use,
+    (opening) =>
+      Effect.flatMap(
+        opening.settle,
+        (handle) => Option.isSome(handle) ? closeHandleQuietly(handle.value, "a directory") : Effect.void
+      )
+  )
+
+/**
+ * fsync the directory `withDirectoryOpening` opened. Its open failing is a
+ * failure to sync it: the rename is done by then, as it is when a sync fails.
+ */
+export const syncOpenedDirectory = (
+  ctx: WriteContext,
+  target: Target,
+  opening: Pending<Handle>
+): Effect.Effect<void, DirectorySyncFailure> =>
   Effect.mapError(
-    Effect.flatMap(ctx.fs.open(target.directory, { flag: "r" }), (handle) => handle.sync),
-    (error) =>
-      new DirectorySyncFailure({
-        operation: ctx.operation,
-        path: target.path,
-        directory: target.directory,
-        reason: reasonOf(error),
-        cause: error
-      })
+    Effect.flatMap(opening.await, (handle) => handle.sync),
+    directorySyncFailure(ctx, target, target.directory)
   )

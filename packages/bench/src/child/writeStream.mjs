@@ -9,7 +9,7 @@
 // "reused": one buffer written again and again, so that the growth measured
 // is the writer's own, not the producer's garbage waiting for a collection.
 import { NodeContext } from "@effect/platform-node"
-import { AtomicFile } from "@intent/atomic-file/AtomicFile"
+import { AtomicFile, layerNode } from "@intent/atomic-file/AtomicFile"
 import { Effect, Layer, Option, Stream } from "effect"
 import { createWriteStream } from "node:fs"
 import * as fsp from "node:fs/promises"
@@ -29,7 +29,7 @@ const chunkAt = (i) => {
 
 const run = async () => {
   if (mode === "atomic") {
-    const layer = Layer.provideMerge(AtomicFile.Default, NodeContext.layer)
+    const layer = Layer.provideMerge(layerNode, NodeContext.layer)
     const write = (target, stream) =>
       Effect.runPromise(
         Effect.flatMap(AtomicFile, (atomic) => atomic.writeStream(target, stream)).pipe(

@@ -1,0 +1,123 @@
+/**
+ * The open files a replace needs (the temporary file, the directory to
+ * sync), behind one small interface with two implementations:
+ *
+ * - `fromFileSystem`: the platform `FileSystem` (`open`, a `File`, a Scope
+ *   per file). Any platform, and the memory, fault-injection and crash
+ *   simulator layers of the tests.
+ * - `nodeHandles` (`nodeHandles.ts`): the same calls made with `node:fs`
+ *   on a file descriptor. On Node, the platform's `open` costs a Scope with
+ *   a finalizer (whose fiber-ref bookkeeping alone costs more than the
+ *   system call) and each `File` call a semaphore; a replace makes five of
+ *   them.
+ *
+ * A handle is not scoped: whoever creates one closes it (the write path does
+ * so with `acquireUseRelease`, which costs no finalizer either).
+ *
+ * The write path overlaps a few calls with an fsync (`Pending`). The Node
+ * handles start such a call at once, with a callback, and no fiber; those
+ * over `FileSystem` make it when it is awaited, one call after the other,
+ * since a fiber to run it beside costs more than the overlap saves.
+ */
+import type { PlatformError } from "@effect/platform/Error"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+
+/** The identity of a file: its device and inode numbers. */
+export interface FileId {
+  readonly dev: number
+  readonly ino: number
+}
+
+/**
+ * A call started before its result is needed. `await` gives its result;
+ * `settle` waits for the call to end (when it was started) and gives what it
+ * produced, if it succeeded: the release of a resource it opened uses it.
+ * Either may be run more than once, from one fiber at a time.
+ */
+export interface Pending<A> {
+  readonly await: Effect.Effect<A, PlatformError>
+  readonly settle: Effect.Effect<Option.Option<A>>
+}
+
+/**
+ * A call that is not started ahead but made when awaited: what `Handles`
+ * without a way to start a call without a fiber give (a fiber costs more
+ * than the overlap saves).
+ */
+export const lazy = <A>(effect: Effect.Effect<A, PlatformError>): Effect.Effect<Pending<A>> =>
+  Effect.sync(() => {
+    let result: Option.Option<A> = Option.none()
+    return {
+      await: Effect.tap(effect, (value) => {
+        result = Option.some(value)
+      }),
+      settle: Effect.sync(() => result)
+    }
+  })
+
+/** An open file: calls made on its descriptor. */
+export interface Handle {
+  /** Writes at the handle's position, which advances; the count written. */
+  readonly write: (data: Uint8Array) => Effect.Effect<number, PlatformError>
+  readonly sync: Effect.Effect<void, PlatformError>
+  /** Device and inode (`fstat`); `undefined` when the file system has no inode numbers. */
+  readonly identity: Effect.Effect<FileId | undefined, PlatformError>
+  /** Closes the handle; later calls on it are defects of the caller. */
+  readonly close: Effect.Effect<void, PlatformError>
+  /** `identity`, started now. */
+  readonly startIdentity: Effect.Effect<Pending<FileId | undefined>>
+  /** `close`, started now. */
+  readonly startClose: Effect.Effect<Pending<void>>
+}
+
+export interface Handles {
+  /** Creates a new file exclusively (`wx`) with `mode` (the umask applies), for writing. */
+  readonly create: (path: string, mode: number) => Effect.Effect<Handle, PlatformError>
+  /** Opens a directory for reading, to fsync it. */
+  readonly openDirectory: (path: string) => Effect.Effect<Handle, PlatformError>
+  /** `openDirectory`, started now. */
+  readonly startOpenDirectory: (path: string) => Effect.Effect<Pending<Handle>>
+}
+
+/**
+ * An optional service: when present, AtomicFile's replace opens its files
+ * with it rather than with `FileSystem.open`. `AtomicFile.layerNode`
+ * provides the `node:fs` one.
+ */
+export class HandlesService extends Context.Tag("@intent/atomic-file/internal/Handles")<HandlesService, Handles>() {}
+
+export const idOf = (info: FileSystem.File.Info): FileId | undefined =>
+  Option.isSome(info.ino) ? { dev: info.dev, ino: info.ino.value } : undefined
+
+/** Handles over `FileSystem.open`: each file in a Scope of its own, closed by `close`. */
+export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
+  const open = (path: string, options: FileSystem.OpenFileOptions): Effect.Effect<Handle, PlatformError> =>
+    Effect.uninterruptible(Effect.flatMap(Scope.make(), (scope) =>
+      fs.open(path, options).pipe(
+        Scope.extend(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void)),
+        Effect.map((file): Handle => {
+          const identity = Effect.map(file.stat, idOf)
+          const close = Scope.close(scope, Exit.void)
+          return {
+            write: (data) => Effect.map(file.write(data), Number),
+            sync: file.sync,
+            identity,
+            close,
+            startIdentity: lazy(identity),
+            startClose: lazy(close)
+          }
+        })
+      )))
+  const openDirectory = (path: string) => open(path, { flag: "r" })
+  return {
+    create: (path, mode) => open(path, { flag: "wx", mode }),
+    openDirectory,
+    startOpenDirectory: (path) => lazy(openDirectory(path))
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * `Handles` made with `node:fs` on file descriptors: the calls the
+ * platform's Node `FileSystem` makes for `open`, `File.write`, `File.sync`,
+ * `File.stat` and the close, without its Scope and semaphore, and with the
+ * same errors (a `SystemError` whose `cause` is Node's error, errno in
+ * `cause.code`).
+ *
+ * Every call is uninterruptible: an interrupted `open` would leave its
+ * descriptor to no one, and a descriptor closed while a `write` on it is
+ * still in the thread pool could be reused by another file before the
+ * write runs. Each call is short; the fiber is interrupted once it returns.
+ */
+import { type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as NFS from "node:fs"
+import type { FileId, Handle, Handles, Pending } from "./handles.js"
+
+const reasonOf = (code: string | undefined): SystemErrorReason => {
+  switch (code) {
+    case "ENOENT":
+      return "NotFound"
+    case "EACCES":
+      return "PermissionDenied"
+    case "EEXIST":
+      return "AlreadyExists"
+    case "EISDIR":
+    case "ENOTDIR":
+    case "ELOOP":
+      return "BadResource"
+    case "EBUSY":
+      return "Busy"
+    default:
+      return "Unknown"
+  }
+}
+
+/**
+ * The platform's error for a failed call, as its Node layer builds it. The
+ * fields are the Node error's, so the schema validation (which costs more
+ * than the call) is skipped.
+ */
+const systemError = (method: string, pathOrDescriptor: string | number, error: NodeJS.ErrnoException) =>
+  new SystemError({
+    reason: reasonOf(error.code),
+    module: "FileSystem",
+    method,
+    pathOrDescriptor,
+    ...(error.syscall === undefined ? {} : { syscall: error.syscall }),
+    description: error.message,
+    cause: error
+  }, true)
+
+type Callback<A> = (error: NodeJS.ErrnoException | null, value: A) => void
+
+const call = <A>(
+  method: string,
+  pathOrDescriptor: string | number,
+  run: (callback: Callback<A>) => void
+): Effect.Effect<A, PlatformError> =>
+  Effect.uninterruptible(Effect.async<A, PlatformError>((resume) => {
+    try {
+      run((error, value) => {
+        resume(error === null ? Effect.succeed(value) : Effect.fail(systemError(method, pathOrDescriptor, error)))
+      })
+    } catch (error) {
+      // a bad argument, thrown synchronously by node:fs
+      resume(Effect.fail(systemError(method, pathOrDescriptor, error as NodeJS.ErrnoException)))
+    }
+  }))
+
+/**
+ * Starts the call now; its result waits for `await` or `settle`. No fiber:
+ * the callback records the result and wakes whoever waits.
+ */
+const start = <A>(
+  method: string,
+  pathOrDescriptor: string | number,
+  run: (callback: Callback<A>) => void
+): Effect.Effect<Pending<A>> =>
+  Effect.sync(() => {
+    let result: Exit.Exit<A, PlatformError> | undefined
+    let waiters: Array<(exit: Exit.Exit<A, PlatformError>) => void> = []
+    const done = (exit: Exit.Exit<A, PlatformError>) => {
+      result = exit
+      const woken = waiters
+      waiters = []
+      for (const wake of woken) wake(exit)
+    }
+    try {
+      run((error, value) => {
+        done(error === null ? Exit.succeed(value) : Exit.fail(systemError(method, pathOrDescriptor, error)))
+      })
+    } catch (error) {
+      done(Exit.fail(systemError(method, pathOrDescriptor, error as NodeJS.ErrnoException)))
+    }
+    // uninterruptible: the call runs on whatever happens to the fiber
+    const wait: Effect.Effect<A, PlatformError> = Effect.uninterruptible(Effect.suspend(() =>
+      result ?? Effect.async<A, PlatformError>((resume) => {
+        waiters.push(resume)
+      })
+    ))
+    return {
+      await: wait,
+      settle: Effect.map(Effect.exit(wait), (exit) =>
+        Exit.isSuccess(exit) ? Option.some(exit.value) : Option.none())
+    }
+  })
+
+const makeHandle = (fd: number): Handle => {
+  let position = 0
+  return {
+    write: (data) =>
+      Effect.map(
+        call<number>("write", fd, (callback) => NFS.write(fd, data, 0, data.length, position, callback)),
+        (written) => {
+          position += written
+          return written
+        }
+      ),
+    sync: call<void>("sync", fd, (callback) => NFS.fsync(fd, callback)),
+    identity: call<NFS.Stats>("stat", fd, (callback) => NFS.fstat(fd, callback)).pipe(
+      Effect.map((stats) => ({ dev: stats.dev, ino: stats.ino }))
+    ),
+    close: call<void>("close", fd, (callback) => NFS.close(fd, callback)),
+    startIdentity: start<FileId>(
+      "stat",
+      fd,
+      (callback) =>
+        NFS.fstat(
+          fd,
+          (error, stats) => callback(error, error === null ? { dev: stats.dev, ino: stats.ino } : undefined as never)
+        )
+    ),
+    startClose: start<void>("close", fd, (callback) => NFS.close(fd, callback))
+  }
+}
+
+export const nodeHandles: Handles = {
+  create: (path, mode) =>
+    Effect.map(call<number>("open", path, (callback) => NFS.open(path, "wx", mode, callback)), makeHandle),
+  openDirectory: (path) =>
+    Effect.map(call<number>("open", path, (callback) => NFS.open(path, "r", callback)), makeHandle),
+  startOpenDirectory: (path) =>
+    start<Handle>(
+      "open",
+      path,
+      (callback) =>
+        NFS.open(path, "r", (error, fd) => callback(error, error === null ? makeHandle(fd) : undefined as never))
+    )
+}
