@@ -198,6 +198,100 @@ for (
         }))
     })
 
+    // layerNode guesses that a path it replaced before is still that file
+    // (createGuessed): each test changes the path behind its back, then
+    // writes again, and gets what a first write would
+    describe("a path written before, changed since", () => {
+      it.scoped("now a link to a file elsewhere: the link is followed and stays", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* fs.makeDirectory(`${dir}/real`)
+          yield* atomic.writeFileString(`${dir}/p`, "first")
+          yield* fs.writeFileString(`${dir}/real/data`, "old")
+          yield* fs.remove(`${dir}/p`)
+          yield* fs.symlink("real/data", `${dir}/p`)
+          yield* atomic.writeFileString(`${dir}/p`, "second")
+          expect(yield* fs.readLink(`${dir}/p`)).toBe("real/data")
+          expect(yield* readText(`${dir}/real/data`)).toBe("second")
+          expect(yield* listTree(dir)).toEqual(["p", "real", "real/data"])
+        }))
+
+      it.scoped("now another file: its mode is kept", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* atomic.writeFileString(`${dir}/p`, "first")
+          yield* fs.writeFileString(`${dir}/other`, "other")
+          yield* fs.chmod(`${dir}/other`, 0o640)
+          yield* fs.rename(`${dir}/other`, `${dir}/p`)
+          yield* atomic.writeFileString(`${dir}/p`, "second")
+          expect(yield* readText(`${dir}/p`)).toBe("second")
+          expect((yield* fs.stat(`${dir}/p`)).mode & 0o7777).toBe(0o640)
+          expect(yield* listTree(dir)).toEqual(["p"])
+        }))
+
+      it.scoped("mode narrowed: the temporary file never holds content with the wider mode", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* fs.writeFileString(`${dir}/p`, "old")
+          yield* fs.chmod(`${dir}/p`, 0o644)
+          yield* atomic.writeFileString(`${dir}/p`, "first")
+          yield* fs.chmod(`${dir}/p`, 0o600)
+          // the second chunk is made once the first is in the temporary file
+          const seen: Array<number> = []
+          const second = Effect.gen(function*() {
+            const temps = yield* tempFilesUnder(dir)
+            for (const temp of temps) seen.push((yield* fs.stat(`${dir}/${temp}`)).mode & 0o7777)
+            return bytes("-tail")
+          })
+          yield* atomic.writeStream(`${dir}/p`, Stream.concat(Stream.make(bytes("secret")), Stream.fromEffect(second)))
+          expect(seen).toEqual([0o600])
+          expect(yield* readText(`${dir}/p`)).toBe("secret-tail")
+          expect((yield* fs.stat(`${dir}/p`)).mode & 0o7777).toBe(0o600)
+        }))
+
+      it.scoped("mode widened: the new file has the wider mode", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* atomic.writeFileString(`${dir}/p`, "first", { mode: 0o600 })
+          yield* fs.chmod(`${dir}/p`, 0o664)
+          yield* atomic.writeFileString(`${dir}/p`, "second")
+          expect((yield* fs.stat(`${dir}/p`)).mode & 0o7777).toBe(0o664)
+        }))
+
+      it.scoped("now a directory: TargetResolutionFailure(IsDirectory), no temporary file left", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* atomic.writeFileString(`${dir}/p`, "first")
+          yield* fs.remove(`${dir}/p`)
+          yield* fs.makeDirectory(`${dir}/p`)
+          const error = yield* Effect.flip(atomic.writeFileString(`${dir}/p`, "second"))
+          expect(error._tag).toBe("TargetResolutionFailure")
+          expect(yield* listTree(dir)).toEqual(["p"])
+        }))
+
+      it.scoped("its directory removed: created again", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          yield* atomic.writeFileString(`${dir}/d/p`, "first")
+          yield* fs.remove(`${dir}/d`, { recursive: true })
+          yield* atomic.writeFileString(`${dir}/d/p`, "second")
+          expect(yield* readText(`${dir}/d/p`)).toBe("second")
+          expect(yield* listTree(dir)).toEqual(["d", "d/p"])
+        }))
+    })
+
     describe("mode and owner", () => {
       it.scoped("a new file gets 0o666 minus umask", () =>
         Effect.gen(function*() {

@@ -70,22 +70,23 @@ export const make = Effect.gen(function*() {
     })
 
   /**
-   * The whole-file algorithm for a resolved target. With Node handles, the
-   * calls that do not depend on each other overlap: the directory opens, and
-   * the temporary file's identity is read, while the temporary file is
-   * written and synced; the temporary file is closed beside the rename (a
-   * file's name can change while it is open), or with durability "full"
-   * beside the directory's fsync. Otherwise they run one after the other.
+   * The whole-file algorithm once the temporary file exists. With Node
+   * handles, the calls that do not depend on each other overlap: the
+   * directory opens, and the temporary file's identity is read, while the
+   * temporary file is written and synced; the temporary file is closed beside
+   * the rename (a file's name can change while it is open), or with
+   * durability "full" beside the directory's fsync. Otherwise they run one
+   * after the other.
    */
-  const replaceSteps = <E, R>(
+  const afterCreate = <E, R>(
     ctx: Steps.WriteContext,
     target: Steps.Target,
-    options: WriteOptions | undefined,
+    temp: Steps.TempFile,
+    modes: ReturnType<typeof Steps.modeOf>,
+    durability: "full" | "file" | "none",
     fill: Fill<E, R>
   ): Effect.Effect<void, WriteError | E, R> => {
-    const durability = options?.durability ?? "full"
-    const modes = Steps.modeOf(target, options?.mode)
-    const steps = (temp: Steps.TempFile, opening: Pending<Handle> | undefined) =>
+    const steps = (opening: Pending<Handle> | undefined) =>
       Effect.flatMap(temp.handle.startIdentity, (identity) =>
         Effect.gen(function*() {
           yield* fill(ctx, target, temp)
@@ -98,7 +99,7 @@ export const make = Effect.gen(function*() {
             yield* modeAndOwner
           }
           const rename = Effect.tap(Steps.renameTemp(ctx, target, temp), () => {
-            if (id !== undefined) known.set(target.path, id)
+            if (id !== undefined) known.set(target.path, { ...id, createMode: modes.createMode })
           })
           if (opening === undefined) {
             yield* Steps.closeTempBeside(temp, rename)
@@ -107,35 +108,64 @@ export const make = Effect.gen(function*() {
             yield* Steps.closeTempBeside(temp, Steps.syncOpenedDirectory(ctx, target, opening))
           }
         }).pipe(Effect.onError(() => identity.settle)))
+    return durability === "full" ? Steps.withDirectoryOpening(ctx, target, steps) : steps(undefined)
+  }
+
+  /** The whole-file algorithm for a resolved target. */
+  const replaceSteps = <E, R>(
+    ctx: Steps.WriteContext,
+    target: Steps.Target,
+    options: WriteOptions | undefined,
+    fill: Fill<E, R>
+  ): Effect.Effect<void, WriteError | E, R> => {
+    const durability = options?.durability ?? "full"
+    const modes = Steps.modeOf(target, options?.mode)
     return Steps.withTempFile(
       ctx,
       target,
       { createParents: options?.createParents ?? true, durable: durability === "full", createMode: modes.createMode },
-      (temp) =>
-        durability === "full"
-          ? Steps.withDirectoryOpening(ctx, target, (opening) => steps(temp, opening))
-          : steps(temp, undefined)
+      (temp) => afterCreate(ctx, target, temp, modes, durability, fill)
     )
   }
 
   /**
-   * A replace, for a caller that holds the path's turn in the scope: a link
-   * to follow is resolved first, and its destination's turn taken too, so
-   * that a link and its destination, written at once, do not race.
+   * A replace, for a caller that holds the path's turn: a link to follow is
+   * resolved first, and its destination's turn taken too, so that a link and
+   * its destination, written at once, do not race. A path this writer
+   * replaced before is guessed to be that file still (`createGuessed`),
+   * where the handles start calls ahead.
    */
   const replaceResolved = <E, R>(
     ctx: Steps.WriteContext,
     absolute: string,
     options: WriteOptions | undefined,
     fill: Fill<E, R>
-  ): Effect.Effect<void, WriteError | E, R> =>
-    Effect.flatMap(
+  ): Effect.Effect<void, WriteError | E, R> => {
+    const usual = Effect.flatMap(
       Steps.resolveKnownTarget(ctx, absolute, options?.symlinks ?? "follow", known),
       (target) =>
         target.path === absolute
           ? replaceSteps(ctx, target, options, fill)
           : queue.run(target.path)(replaceSteps(ctx, target, options, fill))
     )
+    const knownFile = ctx.handles.startsAhead ? known.get(absolute) : undefined
+    if (knownFile === undefined) return usual
+    const durability = options?.durability ?? "full"
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        Steps.createGuessed(ctx, absolute, knownFile, options?.mode, durability === "full"),
+        (guessed) =>
+          guessed === undefined
+            ? restore(usual)
+            : Steps.useTempFile(
+              ctx,
+              guessed.target,
+              guessed.temp,
+              (temp) => restore(afterCreate(ctx, guessed.target, temp, guessed.modes, durability, fill))
+            )
+      )
+    )
+  }
 
   /** A replace filled by a stream: in the path's turn, never coalesced. */
   const replace = <E, R>(

@@ -69,6 +69,12 @@ export interface Handle {
   readonly identity: Effect.Effect<FileId | undefined, PlatformError>
   /** Closes the handle; later calls on it are defects of the caller. */
   readonly close: Effect.Effect<void, PlatformError>
+  /**
+   * Closes the handle without waiting for the close where that is possible
+   * (Node: the call is started; a failure is ignored). For a directory
+   * opened to be synced, whose close has nothing left to report.
+   */
+  readonly closeInBackground: Effect.Effect<void>
   /** `identity`, started now. */
   readonly startIdentity: Effect.Effect<Pending<FileId | undefined>>
   /** `close`, started now. */
@@ -76,6 +82,13 @@ export interface Handle {
 }
 
 export interface Handles {
+  /**
+   * Whether `start*` calls start at once (Node), rather than when awaited:
+   * only then does the write path start calls ahead on a guess.
+   */
+  readonly startsAhead: boolean
+  /** `FileSystem.stat` (which follows links), started now. */
+  readonly startStat: (path: string) => Effect.Effect<Pending<FileSystem.File.Info>>
   /** Creates a new file exclusively (`wx`) with `mode` (the umask applies), for writing. */
   readonly create: (path: string, mode: number) => Effect.Effect<Handle, PlatformError>
   /** Opens a directory for reading, to fsync it. */
@@ -109,6 +122,7 @@ export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
             sync: file.sync,
             identity,
             close,
+            closeInBackground: Effect.ignore(close),
             startIdentity: lazy(identity),
             startClose: lazy(close)
           }
@@ -116,6 +130,8 @@ export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
       )))
   const openDirectory = (path: string) => open(path, { flag: "r" })
   return {
+    startsAhead: false,
+    startStat: (path) => lazy(fs.stat(path)),
     create: (path, mode) => open(path, { flag: "wx", mode }),
     openDirectory,
     startOpenDirectory: (path) => lazy(openDirectory(path))

@@ -11,6 +11,7 @@
  * write runs. Each call is short; the fiber is interrupted once it returns.
  */
 import { type PlatformError, SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -124,6 +125,7 @@ const makeHandle = (fd: number): Handle => {
       Effect.map((stats) => ({ dev: stats.dev, ino: stats.ino }))
     ),
     close: call<void>("close", fd, (callback) => NFS.close(fd, callback)),
+    closeInBackground: Effect.sync(() => NFS.close(fd, () => {})),
     startIdentity: start<FileId>(
       "stat",
       fd,
@@ -137,7 +139,47 @@ const makeHandle = (fd: number): Handle => {
   }
 }
 
+/** A `File.Info` as the platform's Node layer makes it from `Stats`. */
+const fileInfo = (stats: NFS.Stats): FileSystem.File.Info => ({
+  type: stats.isFile()
+    ? "File"
+    : stats.isDirectory()
+    ? "Directory"
+    : stats.isSymbolicLink()
+    ? "SymbolicLink"
+    : stats.isBlockDevice()
+    ? "BlockDevice"
+    : stats.isCharacterDevice()
+    ? "CharacterDevice"
+    : stats.isFIFO()
+    ? "FIFO"
+    : stats.isSocket()
+    ? "Socket"
+    : "Unknown",
+  mtime: Option.fromNullable(stats.mtime),
+  atime: Option.fromNullable(stats.atime),
+  birthtime: Option.fromNullable(stats.birthtime),
+  dev: stats.dev,
+  rdev: Option.fromNullable(stats.rdev),
+  ino: Option.fromNullable(stats.ino),
+  mode: stats.mode,
+  nlink: Option.fromNullable(stats.nlink),
+  uid: Option.fromNullable(stats.uid),
+  gid: Option.fromNullable(stats.gid),
+  size: FileSystem.Size(stats.size),
+  blksize: Option.map(Option.fromNullable(stats.blksize), FileSystem.Size),
+  blocks: Option.fromNullable(stats.blocks)
+})
+
 export const nodeHandles: Handles = {
+  startsAhead: true,
+  startStat: (path) =>
+    start<FileSystem.File.Info>(
+      "stat",
+      path,
+      (callback) =>
+        NFS.stat(path, (error, stats) => callback(error, error === null ? fileInfo(stats) : undefined as never))
+    ),
   create: (path, mode) =>
     Effect.map(call<number>("open", path, (callback) => NFS.open(path, "wx", mode, callback)), makeHandle),
   openDirectory: (path) =>

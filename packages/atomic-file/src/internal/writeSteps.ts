@@ -193,12 +193,17 @@ const existingFrom = (
  * oldest entry goes first), so that a writer of many paths stays small.
  */
 export interface KnownFiles {
-  readonly get: (path: string) => FileId | undefined
-  readonly set: (path: string, id: FileId) => void
+  readonly get: (path: string) => KnownFile | undefined
+  readonly set: (path: string, file: KnownFile) => void
+}
+
+/** A file this writer renamed into place, and the mode it created it with. */
+export interface KnownFile extends FileId {
+  readonly createMode: number
 }
 
 export const makeKnownFiles = (capacity = 4096): KnownFiles => {
-  const known = new Map<string, FileId>()
+  const known = new Map<string, KnownFile>()
   return {
     get: (path) => known.get(path),
     set: (path, id) => {
@@ -422,27 +427,93 @@ export const withTempFile = <A, E, R>(
   options: { readonly createParents: boolean; readonly durable: boolean; readonly createMode: number },
   use: (temp: TempFile) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | TempWriteFailure | DirectoryCreationFailure, R> =>
-  Effect.acquireUseRelease(createTempFile(ctx, target, options), use, (temp) =>
-    temp.committed
-      ? closeTemp(temp)
-      : Effect.zipRight(
-        closeTemp(temp),
-        ctx.fs.remove(temp.path).pipe(
-          Effect.catchAll((error) =>
-            errorCode(error) === "ENOENT"
-              ? Effect.void
-              : Effect.logWarning(
-                new CleanupFailure({
-                  operation: ctx.operation,
-                  path: target.path,
-                  tempPath: temp.path,
-                  reason: reasonOf(error),
-                  cause: error
-                })
-              )
-          )
+  Effect.acquireUseRelease(createTempFile(ctx, target, options), use, releaseTemp(ctx, target))
+
+/** `withTempFile` for a temporary file created already (`createGuessed`). */
+export const useTempFile = <A, E, R>(
+  ctx: WriteContext,
+  target: Target,
+  temp: TempFile,
+  use: (temp: TempFile) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => Effect.acquireUseRelease(Effect.succeed(temp), use, releaseTemp(ctx, target))
+
+/** Closes the temporary file, and removes it unless the rename committed it. */
+const releaseTemp = (ctx: WriteContext, target: Target) => (temp: TempFile): Effect.Effect<void> =>
+  temp.committed
+    ? closeTemp(temp)
+    : Effect.zipRight(
+      closeTemp(temp),
+      ctx.fs.remove(temp.path).pipe(
+        Effect.catchAll((error) =>
+          errorCode(error) === "ENOENT"
+            ? Effect.void
+            : Effect.logWarning(
+              new CleanupFailure({
+                operation: ctx.operation,
+                path: target.path,
+                tempPath: temp.path,
+                reason: reasonOf(error),
+                cause: error
+              })
+            )
         )
-      ))
+      )
+    )
+
+/**
+ * For a path this writer replaced before, with handles that start calls
+ * ahead (`Handles.startsAhead`): the target's `stat` and the temporary
+ * file's create at once, on the guess that the path is still the very file
+ * renamed there (so not a link, and in the same directory), created with
+ * the mode it had then. The `stat` then checks the guess. When the mode is
+ * narrower now, the temporary file gets it before any byte is written.
+ *
+ * `undefined` when the guess was wrong or a call failed: the temporary file,
+ * if made, is removed again, and the caller takes the usual way, which
+ * reports what failed. Uninterruptible: the caller owns the file returned.
+ */
+export const createGuessed = (
+  ctx: WriteContext,
+  absolute: string,
+  known: KnownFile,
+  requestedMode: number | undefined,
+  durable: boolean
+): Effect.Effect<
+  { readonly target: Target; readonly temp: TempFile; readonly modes: ReturnType<typeof modeOf> } | undefined
+> =>
+  Effect.uninterruptible(Effect.gen(function*() {
+    const guess: Target = {
+      path: absolute,
+      directory: ctx.path.dirname(absolute),
+      base: ctx.path.basename(absolute),
+      existing: Option.none()
+    }
+    const statting = yield* ctx.handles.startStat(absolute)
+    const created = yield* Effect.exit(
+      createTempFile(ctx, guess, { createParents: false, durable, createMode: known.createMode })
+    )
+    const stat = yield* Effect.exit(statting.await)
+    const found = Exit.isSuccess(stat) && stat.value.type === "File" ? idOf(stat.value) : undefined
+    if (Exit.isFailure(created)) return undefined
+    const temp = created.value
+    if (Exit.isFailure(stat) || found === undefined || found.dev !== known.dev || found.ino !== known.ino) {
+      yield* releaseTemp(ctx, guess)(temp)
+      return undefined
+    }
+    const target: Target = { ...guess, existing: Option.some(stat.value) }
+    const modes = modeOf(target, requestedMode)
+    const createdMode = known.createMode & ~umask()
+    if ((createdMode & ~modes.createMode) === 0) {
+      return { target, temp, modes: { ...modes, createdMode } }
+    }
+    // bits the new file must not have: off before the content goes in
+    const narrowed = yield* Effect.exit(ctx.fs.chmod(temp.path, modes.createMode))
+    if (Exit.isFailure(narrowed)) {
+      yield* releaseTemp(ctx, guess)(temp)
+      return undefined
+    }
+    return { target, temp, modes: { ...modes, createdMode: modes.createMode } }
+  }))
 
 // -- 5, 6 --------------------------------------------------------------------
 
@@ -625,7 +696,7 @@ const syncDirectoryRaw = (ctx: WriteContext, directory: string): Effect.Effect<v
   Effect.acquireUseRelease(
     ctx.handles.openDirectory(directory),
     (handle) => handle.sync,
-    (handle) => closeHandleQuietly(handle, "a directory")
+    (handle) => handle.closeInBackground
   )
 
 /** fsync the directory, which makes the rename itself durable. */
@@ -649,7 +720,7 @@ export const withDirectoryOpening = <A, E, R>(
     (opening) =>
       Effect.flatMap(
         opening.settle,
-        (handle) => Option.isSome(handle) ? closeHandleQuietly(handle.value, "a directory") : Effect.void
+        (handle) => Option.isSome(handle) ? handle.value.closeInBackground : Effect.void
       )
   )
 
