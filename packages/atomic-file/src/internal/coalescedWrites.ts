@@ -2,17 +2,22 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import type { KeyedQueue } from "./keyedQueue.js"
+import type { KeyedQueue, Ticket } from "./keyedQueue.js"
 
 /**
- * Whole-file writes to one path, coalesced. A write that finds its path idle
- * runs at once, in the caller's fiber. A write that finds it busy joins the
- * batch queued behind the running operations, if that batch is the last in
- * the path's line and has the same `key` (operation and options); else it
- * queues a new batch. A batch, when its turn comes, writes the content of
- * the last call that joined it, once: every member returns when that write
- * is done, with its result. So each call returns only once its own content
- * or a newer one is written (durably, under durability "full").
+ * Whole-file writes to one path, coalesced. A write that finds its path busy
+ * joins the batch queued behind the running operations, if that batch is
+ * the last in the path's line and has the same `key` (operation and
+ * options); else it queues a new batch. A batch, when its turn comes, writes
+ * the content of the last call that joined it, once: every member returns
+ * when that write is done, with its result. So each call returns only once
+ * its own content or a newer one is written (durably, under durability
+ * "full").
+ *
+ * A write that finds its path idle opens a batch too, and yields once before
+ * it starts, so that the writes started at the same moment (by the fibers
+ * of one `Effect.forEach`, say) join it: they all make one write, not two.
+ * When no one joined, it writes in the caller's fiber.
  *
  * A batch runs in a fiber of its own, so that the interruption of one member
  * does not stop the others' write; when every member is interrupted, the
@@ -36,7 +41,8 @@ export interface CoalescedWrites {
 interface Batch<E> {
   readonly key: string
   data: Uint8Array
-  readonly done: Deferred.Deferred<void, E>
+  /** made when the first member joins */
+  done: Deferred.Deferred<void, E> | undefined
   waiting: number
   state: "queued" | "running" | "cancelled"
   runner: Fiber.RuntimeFiber<void> | undefined
@@ -68,8 +74,33 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
   const join = <E>(path: string, batch: Batch<E>): Effect.Effect<void, E> =>
     Effect.suspend(() => {
       batch.waiting++
+      batch.done ??= Deferred.unsafeMake(FiberId.none)
       return Deferred.await(batch.done).pipe(Effect.onInterrupt(() => leave(path, batch)))
     })
+
+  // the batch's write, in a fiber of its own: members can come and go
+  const startRunner = <E>(
+    path: string,
+    batch: Batch<E>,
+    ticket: Ticket,
+    run: (data: Uint8Array) => Effect.Effect<void, E>
+  ): Effect.Effect<void> => {
+    const runner = queue.runTicket(ticket)(
+      Effect.suspend(() => {
+        if (queued.get(path) === batch) queued.delete(path)
+        if (batch.state === "cancelled") return Effect.void
+        batch.state = "running"
+        return run(batch.data)
+      })
+    ).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => batch.done === undefined ? Effect.void : Deferred.done(batch.done, exit)),
+      Effect.asVoid
+    )
+    return Effect.map(Effect.forkDaemon(runner), (fiber) => {
+      batch.runner = fiber
+    })
+  }
 
   const write = <E>(
     path: string,
@@ -83,34 +114,30 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
         last.data = data
         return join(path, last)
       }
-      if (queue.isIdle(path)) {
-        queued.delete(path)
-        return queue.run(path)(run(data))
-      }
-      const batch: Batch<E> = {
-        key,
-        data,
-        done: Deferred.unsafeMake(FiberId.none),
-        waiting: 0,
-        state: "queued",
-        runner: undefined
-      }
+      const idle = queue.isIdle(path)
+      const batch: Batch<E> = { key, data, done: undefined, waiting: 0, state: "queued", runner: undefined }
       queued.set(path, batch as Batch<unknown>)
       // the place in the line is taken now, in call order
       const ticket = queue.enter(path)
-      const runner = Effect.scoped(Effect.zipRight(
-        queue.hold(ticket),
-        Effect.suspend(() => {
-          if (queued.get(path) === batch) queued.delete(path)
-          if (batch.state === "cancelled") return Effect.void
-          batch.state = "running"
-          return run(batch.data)
-        })
-      )).pipe(Effect.exit, Effect.flatMap((exit) => Deferred.done(batch.done, exit)), Effect.asVoid)
-      return Effect.flatMap(Effect.forkDaemon(runner), (fiber) => {
-        batch.runner = fiber
-        return join(path, batch)
-      })
+      if (!idle) {
+        return Effect.zipRight(startRunner(path, batch, ticket, run), join(path, batch))
+      }
+      // One yield for the writes started at the same moment to join; not
+      // interruptible, since the ticket must be held or passed on.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          Effect.yieldNow(),
+          Effect.suspend(() => {
+            if (batch.waiting > 0) {
+              return Effect.zipRight(startRunner(path, batch, ticket, run), restore(join(path, batch)))
+            }
+            // no one joined: this call's own write, in its own fiber
+            if (queued.get(path) === batch) queued.delete(path)
+            batch.state = "running"
+            return restore(queue.runTicket(ticket)(run(data)))
+          })
+        )
+      )
     })
 
   return { write, barrier }

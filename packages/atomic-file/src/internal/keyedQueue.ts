@@ -37,6 +37,8 @@ export interface KeyedQueue {
   ) => Effect.Effect<void, E, Scope.Scope>
   /** Runs `self` in this key's turn. */
   readonly run: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Runs `self` in the ticket's turn (waiting for it interruptibly), then passes the turn on. */
+  readonly runTicket: (ticket: Ticket) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -131,13 +133,13 @@ export const makeKeyedQueue = (): KeyedQueue => {
     Effect.uninterruptibleMask((restore) => Effect.suspend(() => holdMasked(restore, enter(key), guardWait)))
 
   // no Scope: a finalizer costs more than the rest of a turn
-  const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  const runTicket = (ticket: Ticket) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.suspend(() => {
-        const ticket = enter(key)
-        return Effect.zipRight(waitTurn<never>(restore, ticket), Effect.ensuring(restore(self), ticket.release))
-      })
+      Effect.zipRight(waitTurn<never>(restore, ticket), Effect.ensuring(restore(self), ticket.release))
     )
 
-  return { enter, hold, isIdle: (key) => !tails.has(key), acquire, run }
+  const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => runTicket(enter(key))(self))
+
+  return { enter, hold, isIdle: (key) => !tails.has(key), acquire, run, runTicket }
 }
