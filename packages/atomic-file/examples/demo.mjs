@@ -32,7 +32,7 @@ const program = Effect.gen(function*() {
 
 program.pipe(
   Effect.scoped,
-  Effect.provide(AtomicFile.AtomicFile.Default),
+  Effect.provide(AtomicFile.layerNode),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain
 )

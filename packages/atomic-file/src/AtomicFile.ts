@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,7 +27,7 @@ import type {
 import * as FileLock from "./FileLock.js"
 import * as internal from "./internal/atomicFile.js"
 import { HandlesService } from "./internal/handles.js"
-import { nodeHandles } from "./internal/nodeHandles.js"
+import { isNodeFileSystem, nodeHandles } from "./internal/nodeHandles.js"
 
 /**
  * How much of the write survives a power cut once the call returns.
@@ -186,13 +186,26 @@ export class AtomicFile extends Effect.Service<AtomicFile>()("@intent/atomic-fil
  * calls themselves (docs/BENCHMARKS.md). The other calls (stat, rename,
  * chmod, mkdir, remove, the reads) still go through the `FileSystem`
  * provided, which must therefore be Node's own (`NodeContext.layer`): with a
- * test file system, or another platform's, use `AtomicFile.Default`.
+ * test file system, or another platform's, use `AtomicFile.Default`. The
+ * layer checks this when it is built, and dies (a defect, with a message
+ * saying so) when the `FileSystem` is another.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerNode: Layer.Layer<AtomicFile, never, FileSystem.FileSystem | Path.Path> = AtomicFile.Default.pipe(
-  Layer.provide(Layer.succeed(HandlesService, nodeHandles))
+export const layerNode: Layer.Layer<AtomicFile, never, FileSystem.FileSystem | Path.Path> = Layer.unwrapEffect(
+  Effect.map(
+    Effect.flatMap(FileSystem.FileSystem, isNodeFileSystem),
+    (isNode) =>
+      isNode
+        ? AtomicFile.Default.pipe(Layer.provide(Layer.succeed(HandlesService, nodeHandles)))
+        : Layer.die(
+          new Error(
+            "AtomicFile.layerNode: the FileSystem provided is not Node's own file system (NodeContext.layer), " +
+              "on which it opens files with node:fs; with another FileSystem, use AtomicFile.Default"
+          )
+        )
+  )
 )
 
 /**

@@ -257,7 +257,9 @@ describe("per-path order", () => {
             Array.from({ length: 10 }, (_, i) => i + 1),
             (i) =>
               Effect.zipRight(
-                atomic.writeFileString(`${dir}/f`, `call ${i}`, { durability: "none" }),
+                // options alternate, so that no two calls in a row are
+                // coalesced into one write: ten writes, in call order
+                atomic.writeFileString(`${dir}/f`, `call ${i}`, { durability: "none", mode: i % 2 ? 0o640 : 0o644 }),
                 Effect.sync(() => order.push(i))
               ),
             { concurrency: "unbounded", discard: true }

@@ -3,13 +3,16 @@
  * FileSystem answers like the Node one (same error codes for the same
  * mistakes), and AtomicFile runs on it unchanged.
  */
-import { NodeFileSystem } from "@effect/platform-node"
+import { NodeContext, NodeFileSystem } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { AtomicFile } from "../src/AtomicFile.js"
+import { AtomicFile, layerNode } from "../src/AtomicFile.js"
 import { errorCode } from "../src/internal/errno.js"
 import { layerCrashSimFileSystem, layerMemory, layerMemoryFileSystem } from "../src/testing.js"
 
@@ -150,4 +153,18 @@ describe("AtomicFile on the memory layers", () => {
       expect(report.removed).toEqual(["/srv/app/.config.json~9999999-0123456789abcdef#atomic-tmp"])
       expect((yield* fs.readDirectory("/srv/app")).sort()).toEqual(["config.json", "current", "log", "n"])
     }).pipe(Effect.provide(Layer.fresh(layerMemory()))))
+})
+
+describe("AtomicFile.layerNode on another FileSystem", () => {
+  it.effect("dies when built, saying to use AtomicFile.Default, rather than open files where the FileSystem is not", () =>
+    Effect.gen(function*() {
+      const built = yield* Effect.exit(
+        Effect.provide(AtomicFile, layerNode.pipe(Layer.provide(Layer.merge(layerMemoryFileSystem(), Path.layer))))
+      )
+      assert(Exit.isFailure(built) && Cause.isDie(built.cause))
+      expect(Cause.pretty(built.cause)).toContain("use AtomicFile.Default")
+      // and on Node's own it builds
+      const node = yield* Effect.exit(Effect.provide(AtomicFile, layerNode.pipe(Layer.provide(NodeContext.layer))))
+      expect(Exit.isSuccess(node)).toBe(true)
+    }))
 })

@@ -6,7 +6,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { SystemError } from "@effect/platform/Error"
 import { Effect } from "effect"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { close, mkdirSync, open, writeFileSync } from "node:fs"
 import * as fsp from "node:fs/promises"
 import { join } from "node:path"
 import { now } from "./measure.mjs"
@@ -44,6 +44,24 @@ export const runBuildingBlocks = async ({ root, count }) => {
     ["FileSystem.stat", (fs) => fs.stat(file)],
     ["FileSystem.chmod", (fs) => fs.chmod(file, 0o644)],
     ["FileSystem.open + close (scoped)", (fs) => Effect.scoped(fs.open(file, { flag: "r" }))],
+    [
+      "node:fs open + close with callbacks, in one Effect.async (how AtomicFile.layerNode opens files)",
+      () =>
+        Effect.async((resume) =>
+          open(file, "r", (error, fd) => {
+            if (error) return resume(Effect.fail(error))
+            close(fd, () => resume(Effect.void))
+          })
+        )
+    ],
+    [
+      "Effect.scoped(Effect.acquireRelease) of nothing (what FileSystem.open adds)",
+      () => Effect.scoped(Effect.acquireRelease(Effect.void, () => Effect.void))
+    ],
+    [
+      "Effect.acquireUseRelease of nothing (how AtomicFile holds its temporary file)",
+      () => Effect.acquireUseRelease(Effect.void, () => Effect.void, () => Effect.void)
+    ],
     ["Effect.scoped(Effect.void)", () => Effect.scoped(Effect.void)],
     ["Effect.fork + join of Effect.void", () => Effect.flatMap(Effect.fork(Effect.void), (fiber) => fiber.await)],
     [

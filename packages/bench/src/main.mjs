@@ -263,16 +263,25 @@ const replaceTables = config.sizes.map((size) =>
     `#### ${bytes(size)}`,
     "",
     table(
-      ["contender", "durability offered", "median", "min – max", "writes", "ratio to raw of its durability"],
+      [
+        "contender",
+        "durability offered",
+        "median",
+        "min – max",
+        "writes",
+        "ratio to raw of its durability",
+        "CPU per write"
+      ],
       replace.filter((r) => r.size === size).map((r) => [
         r.contender.raw ? `*${r.contender.name}*` : r.contender.name,
         r.contender.group,
         duration(r.median),
         `${duration(r.min)} – ${duration(r.max)}`,
         String(r.n),
-        ratio(r.ratio)
+        ratio(r.ratio),
+        duration(r.cpu)
       ]),
-      ["l", "l", "r", "r", "r", "r"]
+      ["l", "l", "r", "r", "r", "r", "r"]
     )
   ].join("\n")
 )
@@ -281,32 +290,59 @@ function whyMissed() {
   const block = (prefix) => blocks.find((b) => b.name.startsWith(prefix))
   const cpu = (prefix) => duration(block(prefix)?.cpu ?? NaN)
   const reused = stream.find((s) => s.mode === "atomic" && s.buffers === "reused")
+  const row = (size, name) => replace.find((r) => r.size === size && r.contender.name === name)
+  const small = config.sizes.includes(4 * KiB) ? 4 * KiB : config.sizes[0]
+  const at = (name) => row(small, name)
+  const full = at("AtomicFile \"full\""), fullDefault = at("AtomicFile \"full\", Default layer")
+  const none = at("AtomicFile \"none\""), noneDefault = at("AtomicFile \"none\", Default layer")
+  const rawFull = at("raw durable sequence"), rawNone = at("raw sequence without fsync")
+  const missedTargets = targets.filter(([, , verdict]) => verdict !== "met").length
   return [
-    `- **Each extra step costs more in Effect than a file system call.** A \`FileSystem.stat\` through the platform cost ${
+    `- **The platform's \`FileSystem.open\` costs more than the system calls it makes.** It is an \`acquireRelease\` (a
+  finalizer, whose bookkeeping diffs every fiber ref) and each \`File\` call takes a semaphore: an open and a close cost ${
+      cpu("FileSystem.open")
+    } of CPU here, against ${cpu("node:fs open + close")} with \`node:fs\` callbacks; \`Effect.scoped\` with an
+  \`acquireRelease\` of nothing costs ${
+      cpu("Effect.scoped(Effect.acquireRelease)")
+    } by itself, an \`acquireUseRelease\` ${
+      cpu("Effect.acquireUseRelease")
+    }. A path call costs about the same either way (\`FileSystem.stat\` ${
       cpu("FileSystem.stat")
-    } of CPU here against ${cpu("fs.promises.stat")} for \`fs.promises.stat\`; an \`Effect.scoped\` ${
-      cpu("Effect.scoped")
-    }, a fork and join ${cpu("Effect.fork")}, and two stats run together with \`Effect.all\` ${
-      cpu("Effect.all of two")
-    } against ${
+    }, \`fs.promises.stat\` ${
+      cpu("fs.promises.stat")
+    }). So \`AtomicFile.layerNode\` opens the temporary file and the directory with \`node:fs\` on descriptors: at ${
+      bytes(small)
+    }, "full" took ${duration(full.median)} with it and ${
+      duration(fullDefault.median)
+    } with the Default layer; "none" ${duration(none.median)} and ${duration(noneDefault.median)}.`,
+    `- **Calls overlap without fibers.** A fork and join cost ${cpu("Effect.fork")} of CPU, two \`FileSystem.stat\` run
+  together with \`Effect.all\` ${cpu("Effect.all of two")} against ${
       cpu("two FileSystem.stat")
-    } one after the other. So starting independent calls together, as the issue suggests, costs more than it saves on
-  this machine, except beside an fsync; the write path runs its calls one at a time, with one scope per write.`,
-    `- **The platform has no lstat, no fchmod and no O_NOFOLLOW.** Telling a file from a symbolic link takes a \`readLink\`,
-  which on a regular file fails with EINVAL, and the platform builds a \`SystemError\` for it (schema validation:
-  ${cpu("new SystemError")}; the failed \`readLink\` ${
+    } one after the other: a fiber costs more than a short call saves. \`layerNode\` starts a call with a callback and
+  awaits its result later. What is left one after another: for "full", the create (the target's \`stat\` beside it,
+  for a path written before), the write, the fsync, the rename and the directory's fsync, 5 calls against the raw
+  durable sequence's 8; for "none", the create, the write and the rename (the close beside it), 3 calls against 4.`,
+    `- **The rest is Effect's own work per write.** CPU per write at ${bytes(small)}: AtomicFile "full" ${
+      duration(full.cpu)
+    } against ${duration(rawFull.cpu)} for the raw durable sequence, "none" ${duration(none.cpu)} against ${
+      duration(rawNone.cpu)
+    } (thread pool included). Each call runs through the fiber runtime: the path's validation and turn, the coalescing
+  window (one yield), the guess of the target and its check, the mapping of each call's error, the temporary file as a
+  resource. With the fsyncs that work is a smaller share of a write, so "full" comes closer to the raw sequence than
+  "none" (ratios ${ratio(full.ratio)} and ${ratio(none.ratio)}).${
+      missedTargets === 0 ? "" : ` ${missedTargets} of the targets above ${missedTargets === 1 ? "is" : "are"} missed.`
+    }`,
+    `- **The first write to a path** pays the platform's \`readLink\`, which on a regular file fails with EINVAL, and a
+  \`SystemError\` for it (schema validation: ${cpu("new SystemError")}; the failed \`readLink\` ${
       cpu("FileSystem.readLink")
-    } in all). The write path skips it when the file at the path is the one this writer renamed there (same device,
-  inode, size and times, read from the temporary file with an fstat before the rename): one cheap call instead of
-  a costly one, but still one more call than the raw sequence. So are the \`stat\` of the target (its mode and
-  owner are kept) and the chmod, when the kept mode differs from the temporary file's 0o600.`,
-    `- **Without fsync, those calls are the whole cost.** The raw sequence without fsync makes 4 calls (open, write,
-  close, rename); AtomicFile "none" makes 6 or 7 (stat, open, write, chmod when the mode differs, fstat, rename,
-  close), each at the platform's price. With fsync, the two fsyncs dominate and the ratio comes closer to 1.`,
-    `- **100 concurrent writes to one file** make two writes (the first, then one batch for the 99 queued behind it:
-  the test suite counts the renames), but the batch's time (${duration(oneFile.median)}) also holds the 100 calls'
-  own Effect work (validation, joining the batch, waking up), and the first write to each new path pays the
-  \`readLink\` above; forking 100 idle fibers alone took ${duration(fanOut.median)}.`,
+    } in all). Later writes skip it: \`stat\` finds the very file (device, inode) this writer renamed there.`,
+    `- **100 concurrent writes to one file** make one write: the first yields once before it starts, and the 99 others,
+  started at the same moment, join it. The batch's time (${
+      duration(oneFile.median)
+    }) also holds forking the 100 fibers that make the calls (${
+      duration(fanOut.median)
+    } for fibers that do nothing) and each call's own Effect work; its file was created just before, so its fsync
+  also commits the create (one write to such a file: ${duration(singleFresh.median)}).`,
     `- **writeStream**: with one reused buffer the growth was ${
       reused === undefined ? "–" : `${((reused.after - reused.before) / 1024).toFixed(1)} MiB`
     } (the writer's own); with a fresh buffer per chunk, most of the growth is the producer's garbage buffers that the
@@ -400,7 +436,11 @@ fresh random order, each doing a few writes one after another (${
   config.sizes.map((s) => `${bytes(s)}: ${config.perRound(s)}`).join(", ")
 } per round, ${config.rounds} rounds, after one untimed warm-up write each); the table gives the median and the
 min – max per write over all rounds, and the ratio of the median to that of the raw sequence of the same durability.
-AtomicFile is called from an Effect program (one \`runPromise\` per round of writes); the others from an async loop.
+"CPU per write" is this process's user + system time over those writes (the thread pool's included) divided by their
+number. AtomicFile is called from an Effect program (one \`runPromise\` per round of writes); the others from an async
+loop. The rows named AtomicFile use \`AtomicFile.layerNode\`, the layer for Node programs; the rows that say "Default
+layer" use \`AtomicFile.Default\`, every call through the platform's \`FileSystem\` (as on other platforms and in
+tests).
 
 The raw sequences, with \`fs/promises\`: durable: open temp, write, fsync, close, rename, open directory, fsync,
 close (8 calls); file fsync only: the first five; without fsync: open, write, close, rename. What each library

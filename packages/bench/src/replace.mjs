@@ -97,6 +97,7 @@ const timedWrites = (runtimes, contender, file, data, count) => {
  */
 export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log }) => {
   const results = new Map() // `${size} ${name}` → times
+  const cpu = new Map() // `${size} ${name}` → CPU µs (user + system, thread pool included) of all its writes
   const payloads = new Map(sizes.map((size) => [size, randomBytes(size)]))
   const fileOf = (size, index) => join(root, "replace", String(size), `c${index}`, "target.bin")
   for (const size of sizes) {
@@ -112,9 +113,12 @@ export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log 
     for (const size of sizes) {
       for (const index of shuffled(contenders.map((_, i) => i))) {
         const contender = contenders[index]
+        const cpuBefore = process.cpuUsage()
         const times = await timedWrites(runtimes, contender, fileOf(size, index), payloads.get(size), perRound(size))
+        const cpuUsed = process.cpuUsage(cpuBefore)
         const key = `${size} ${contender.name}`
         results.set(key, [...(results.get(key) ?? []), ...times])
+        cpu.set(key, (cpu.get(key) ?? 0) + cpuUsed.user + cpuUsed.system)
       }
     }
     log(`replace: round ${round + 1}/${rounds}`)
@@ -124,7 +128,8 @@ export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log 
     const stats = contenders.map((contender) => ({
       size,
       contender,
-      ...summarize(results.get(`${size} ${contender.name}`))
+      ...summarize(results.get(`${size} ${contender.name}`)),
+      cpu: cpu.get(`${size} ${contender.name}`) / results.get(`${size} ${contender.name}`).length
     }))
     for (const row of stats) {
       const raw = stats.find((s) => s.contender.raw && s.contender.group === row.contender.group)

@@ -113,7 +113,7 @@ export const command = Command.make(
         createParents: !args.noCreateParents,
         ...(modeBits === undefined ? {} : { mode: modeBits })
       })
-    }).pipe(Effect.provide(AtomicFile.AtomicFile.Default))
+    }).pipe(Effect.provide(AtomicFile.layerNode))
 ).pipe(
   Command.withDescription(
     "Replace FILE with standard input, atomically and durably: a reader or a crash sees the old content or the new, never a mix."

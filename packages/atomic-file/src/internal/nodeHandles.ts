@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as NFS from "node:fs"
+import * as OS from "node:os"
 import type { FileId, Handle, Handles, Pending } from "./handles.js"
 
 const reasonOf = (code: string | undefined): SystemErrorReason => {
@@ -192,3 +193,26 @@ export const nodeHandles: Handles = {
         NFS.open(path, "r", (error, fd) => callback(error, error === null ? makeHandle(fd) : undefined as never))
     )
 }
+
+/**
+ * Whether `fs` is Node's own file system: the one `nodeHandles` opens files
+ * on. It and `node:fs` must find the same directory (device, inode and
+ * modification time of the system's temporary directory).
+ */
+export const isNodeFileSystem = (fs: FileSystem.FileSystem): Effect.Effect<boolean> =>
+  Effect.suspend(() => {
+    const directory = OS.tmpdir()
+    let real: NFS.Stats
+    try {
+      real = NFS.statSync(directory)
+    } catch {
+      return Effect.succeed(false)
+    }
+    return fs.stat(directory).pipe(
+      Effect.map((info) =>
+        info.dev === real.dev && Option.getOrUndefined(info.ino) === real.ino &&
+        Option.getOrUndefined(info.mtime)?.getTime() === real.mtime.getTime()
+      ),
+      Effect.orElseSucceed(() => false)
+    )
+  })

@@ -39,7 +39,7 @@ const writerScript = `
   import { AtomicFile } from DIST
   import { openSync } from "node:fs"
   const [file, fill] = process.argv.slice(1)
-  const runtime = ManagedRuntime.make(AtomicFile.AtomicFile.Default.pipe(Layer.provide(NodeContext.layer)))
+  const runtime = ManagedRuntime.make(AtomicFile.layerNode.pipe(Layer.provide(NodeContext.layer)))
   await runtime.runPromise(Effect.void)
   let opened = 0
   if (fill === "fill") {

@@ -38,7 +38,7 @@ const writerScript = `
     return r < 0.1 ? 0 : r > 0.95 ? MAX : Math.floor(2 ** (Math.random() * 22))
   }
   ${versionSource}
-  const runtime = ManagedRuntime.make(AtomicFile.AtomicFile.Default.pipe(Layer.provide(NodeContext.layer)))
+  const runtime = ManagedRuntime.make(AtomicFile.layerNode.pipe(Layer.provide(NodeContext.layer)))
   await runtime.runPromise(Effect.void)
   createInterface({ input: process.stdin }).once("line", async (line) => {
     for (let n = Number(line.split(" ")[1]); ; n++) {

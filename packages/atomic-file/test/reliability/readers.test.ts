@@ -32,7 +32,7 @@ const writerScript = `
   import { writeFile } from "node:fs/promises"
   const [file, how] = process.argv.slice(1)
   ${versionSource}
-  const runtime = ManagedRuntime.make(AtomicFile.AtomicFile.Default.pipe(Layer.provide(NodeContext.layer)))
+  const runtime = ManagedRuntime.make(AtomicFile.layerNode.pipe(Layer.provide(NodeContext.layer)))
   const write = how === "atomic"
     ? (bytes) => runtime.runPromise(Effect.flatMap(AtomicFile.AtomicFile, (atomic) => atomic.writeFile(file, bytes, { durability: "none" })))
     : (bytes) => writeFile(file, bytes)

@@ -48,7 +48,7 @@ export const writerScript = `
       writeSync(ackFd, String(n).padStart(16, " "), 0)
       if (n === 1) console.log("ready")
     }
-  }).pipe(Effect.provide(AtomicFile.AtomicFile.Default), Effect.provide(NodeContext.layer), Effect.runPromise)
+  }).pipe(Effect.provide(AtomicFile.layerNode), Effect.provide(NodeContext.layer), Effect.runPromise)
     .catch((e) => { console.log("failed " + e); process.exit(1) })
 `
 
