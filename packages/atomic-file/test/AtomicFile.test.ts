@@ -570,6 +570,26 @@ for (
           expect(yield* listTree(dir)).toEqual(["big.bin"])
         }), 120_000)
 
+      it.scoped("the stream's resources are released before writeStream returns, whether it succeeds or fails", () =>
+        Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const dir = yield* tempDirectory
+          const events: Array<string> = []
+          const source = (tail: Stream.Stream<Uint8Array, "source broke">) =>
+            Stream.acquireRelease(
+              Effect.sync(() => events.push("acquire")),
+              () => Effect.sync(() => events.push("release"))
+            ).pipe(Stream.flatMap(() => Stream.concat(Stream.make(bytes("a"), bytes("b")), tail)))
+          yield* atomic.writeStream(`${dir}/ok`, source(Stream.empty))
+          expect(events).toEqual(["acquire", "release"])
+          expect(yield* readText(`${dir}/ok`)).toBe("ab")
+          const error = yield* Effect.flip(atomic.writeStream(`${dir}/ok`, source(Stream.fail("source broke"))))
+          expect(error).toBe("source broke")
+          expect(events).toEqual(["acquire", "release", "acquire", "release"])
+          expect(yield* readText(`${dir}/ok`)).toBe("ab")
+          expect(yield* listTree(dir)).toEqual(["ok"])
+        }))
+
       it.scoped("a stream of many small chunks concatenates in order", () =>
         Effect.gen(function*() {
           const atomic = yield* AtomicFile

@@ -73,6 +73,36 @@ const call = <A>(
   }))
 
 /**
+ * `call` with an argument (a buffer) that the function handed to
+ * `Effect.async` lets go of as soon as the call starts. A buffer that
+ * function captures outlives V8's young-generation collections and waits
+ * for a mark-compact, which V8 starts only once 64 MiB of such buffers have
+ * piled up; held by the node:fs request alone (or by a closure of
+ * `Effect.suspend` or `Effect.map`), it is freed by the next scavenge
+ * (docs/NOTES.md, "writeStream memory").
+ */
+const callWith = <I, A>(
+  method: string,
+  pathOrDescriptor: string | number,
+  input: I,
+  run: (input: I, callback: Callback<A>) => void
+): Effect.Effect<A, PlatformError> => Effect.suspend(() => callHolding(method, pathOrDescriptor, { input }, run))
+
+// A function of its own, so that the closure handed to `Effect.async` does
+// not share a scope (a V8 context) with `input`.
+const callHolding = <I, A>(
+  method: string,
+  pathOrDescriptor: string | number,
+  held: { input: I | undefined },
+  run: (input: I, callback: Callback<A>) => void
+): Effect.Effect<A, PlatformError> =>
+  call<A>(method, pathOrDescriptor, (callback) => {
+    const input = held.input as I // set until this, the only use, runs
+    held.input = undefined
+    run(input, callback)
+  })
+
+/**
  * Starts the call now; its result waits for `await` or `settle`. No fiber:
  * the callback records the result and wakes whoever waits.
  */
@@ -112,15 +142,14 @@ const start = <A>(
 
 const makeHandle = (fd: number): Handle => {
   let position = 0
+  const writeAt = (data: Uint8Array, callback: Callback<number>) =>
+    NFS.write(fd, data, 0, data.length, position, callback)
+  const advance = (written: number) => {
+    position += written
+    return written
+  }
   return {
-    write: (data) =>
-      Effect.map(
-        call<number>("write", fd, (callback) => NFS.write(fd, data, 0, data.length, position, callback)),
-        (written) => {
-          position += written
-          return written
-        }
-      ),
+    write: (data) => Effect.map(callWith("write", fd, data, writeAt), advance),
     sync: call<void>("sync", fd, (callback) => NFS.fsync(fd, callback)),
     identity: call<NFS.Stats>("stat", fd, (callback) => NFS.fstat(fd, callback)).pipe(
       Effect.map((stats) => ({ dev: stats.dev, ino: stats.ino }))

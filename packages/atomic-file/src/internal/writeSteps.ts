@@ -564,7 +564,15 @@ export const writeTemp = (
 
 /**
  * Writes the stream chunk by chunk: memory holds one chunk at a time. The
- * stream's own errors pass through unchanged.
+ * stream's own errors pass through unchanged; its resources are released
+ * when the write ends, however it ends.
+ *
+ * The chunks are pulled (`Stream.toPull`) rather than handed to
+ * `Stream.runForEach`: through `Sink.forEach` and the channel executor, a
+ * producer's fresh buffers outlived V8's young-generation collections (each
+ * one freed nothing) and waited for a mark-compact, which V8 starts when
+ * 64 MiB of them have piled up; pulled, the next scavenge frees them
+ * (docs/NOTES.md, "writeStream memory").
  */
 export const writeTempStream = <E, R>(
   ctx: WriteContext,
@@ -573,10 +581,25 @@ export const writeTempStream = <E, R>(
   stream: Stream.Stream<Uint8Array, E, R>
 ): Effect.Effect<void, TempWriteFailure | E, R> => {
   const onError = tempWriteFailure(ctx, target, temp)
-  return Stream.runForEach(
-    stream,
-    (chunk) => Effect.mapError(writeFully(temp.handle.write, temp.path, chunk), onError)
-  )
+  const writeChunk = (chunk: Uint8Array) => Effect.mapError(writeFully(temp.handle.write, temp.path, chunk), onError)
+  return Effect.scoped(Effect.flatMap(Stream.toPull(stream), (pull) => {
+    let done = false
+    return Effect.whileLoop({
+      while: () => !done,
+      body: () =>
+        Effect.matchEffect(pull, {
+          onFailure: Option.match({
+            onNone: () => {
+              done = true
+              return Effect.void
+            },
+            onSome: (error) => Effect.fail(error)
+          }),
+          onSuccess: (chunks) => Effect.forEach(chunks, writeChunk, { discard: true })
+        }),
+      step: () => {}
+    })
+  }))
 }
 
 /** fsync the temporary file: the data is on disk before the name points at it. */
