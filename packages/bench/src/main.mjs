@@ -319,23 +319,30 @@ function whyMissed() {
   together with \`Effect.all\` ${cpu("Effect.all of two")} against ${
       cpu("two FileSystem.stat")
     } one after the other: a fiber costs more than a short call saves. \`layerNode\` starts a call with a callback and
-  awaits its result later. What is left one after another: for "full", the create (the target's \`stat\` beside it,
-  for a path written before), the write, the fsync, the rename and the directory's fsync, 5 calls against the raw
-  durable sequence's 8; for "none", the create, the write and the rename (the close beside it), 3 calls against 4.`,
+  awaits its result later. What is left one after another: for "full", the create (the target's \`lstat\` beside it),
+  the write, the fsync, the rename and the directory's fsync, 5 calls against the raw durable sequence's 8; for
+  "none", the create, the write and the rename (the close beside it), 3 calls against 4.`,
     `- **The rest is Effect's own work per write.** CPU per write at ${bytes(small)}: AtomicFile "full" ${
       duration(full.cpu)
     } against ${duration(rawFull.cpu)} for the raw durable sequence, "none" ${duration(none.cpu)} against ${
       duration(rawNone.cpu)
     } (thread pool included). Each call runs through the fiber runtime: the path's validation and turn, the coalescing
   window (one yield), the guess of the target and its check, the mapping of each call's error, the temporary file as a
-  resource. With the fsyncs that work is a smaller share of a write, so "full" comes closer to the raw sequence than
-  "none" (ratios ${ratio(full.ratio)} and ${ratio(none.ratio)}).${
+  resource.${
+      full.ratio < none.ratio
+        ? ` With the fsyncs that work is a smaller share of a write, so "full" comes closer to the raw sequence than
+  "none" (ratios ${ratio(full.ratio)} and ${ratio(none.ratio)}).`
+        : ""
+    }${
       missedTargets === 0 ? "" : ` ${missedTargets} of the targets above ${missedTargets === 1 ? "is" : "are"} missed.`
     }`,
-    `- **The first write to a path** pays the platform's \`readLink\`, which on a regular file fails with EINVAL, and a
-  \`SystemError\` for it (schema validation: ${cpu("new SystemError")}; the failed \`readLink\` ${
+    `- **The Default layer** has no \`lstat\`: to tell a file from a link, the first write to a path makes a \`readLink\`,
+  which on a regular file fails with EINVAL, and the platform builds a \`SystemError\` for it (schema validation: ${
+      cpu("new SystemError")
+    }; the failed \`readLink\` ${
       cpu("FileSystem.readLink")
-    } in all). Later writes skip it: \`stat\` finds the very file (device, inode) this writer renamed there.`,
+    } in all). Later writes skip it: \`stat\` finds the very file (device, inode) this writer renamed there, read by an
+  \`fstat\` of the temporary file. \`layerNode\` needs neither.`,
     `- **100 concurrent writes to one file** make one write: the first yields once before it starts, and the 99 others,
   started at the same moment, join it. The batch's time (${
       duration(oneFile.median)
@@ -346,7 +353,9 @@ function whyMissed() {
     `- **writeStream**: with one reused buffer the growth was ${
       reused === undefined ? "–" : `${((reused.after - reused.before) / 1024).toFixed(1)} MiB`
     } (the writer's own); with a fresh buffer per chunk, most of the growth is the producer's garbage buffers that the
-  collector has not freed yet.`
+  collector has not freed yet, as with the raw Node stream. The writer lets go of each chunk as soon as it is
+  written, so that a young-generation collection frees it (a chunk kept past two of them waits for a full
+  collection, which V8 starts only after 64 MiB of such memory: docs/NOTES.md).`
   ].join("\n")
 }
 

@@ -18,7 +18,7 @@ import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
 import { makeCoalescedWrites } from "./coalescedWrites.js"
 import { errorCode, reasonOf } from "./errno.js"
-import { fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
+import { type FileId, fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
 import * as Steps from "./writeSteps.js"
 
@@ -47,6 +47,11 @@ export const make = Effect.gen(function*() {
   const queue = makeKeyedQueue()
   const coalesced = makeCoalescedWrites(queue)
   const known = Steps.makeKnownFiles()
+  const createModes = Steps.makeCreateModes()
+  const noIdentity = Effect.succeed<Pending<FileId | undefined>>({
+    await: Effect.succeed(undefined),
+    settle: Effect.succeedNone
+  })
 
   /**
    * Validates the path, then runs `body` in the path's turn: calls are
@@ -86,8 +91,10 @@ export const make = Effect.gen(function*() {
     durability: "full" | "file" | "none",
     fill: Fill<E, R>
   ): Effect.Effect<void, WriteError | E, R> => {
+    // the identity is only needed where the next write cannot lstat
+    const startIdentity = ctx.handles.startLinkStat === undefined ? temp.handle.startIdentity : noIdentity
     const steps = (opening: Pending<Handle> | undefined) =>
-      Effect.flatMap(temp.handle.startIdentity, (identity) =>
+      Effect.flatMap(startIdentity, (identity) =>
         Effect.gen(function*() {
           yield* fill(ctx, target, temp)
           if (durability !== "none") {
@@ -99,7 +106,8 @@ export const make = Effect.gen(function*() {
             yield* modeAndOwner
           }
           const rename = Effect.tap(Steps.renameTemp(ctx, target, temp), () => {
-            if (id !== undefined) known.set(target.path, { ...id, createMode: modes.createMode })
+            if (id !== undefined) known.set(target.path, id)
+            createModes.set(target.path, modes.createMode)
           })
           if (opening === undefined) {
             yield* Steps.closeTempBeside(temp, rename)
@@ -131,9 +139,9 @@ export const make = Effect.gen(function*() {
   /**
    * A replace, for a caller that holds the path's turn: a link to follow is
    * resolved first, and its destination's turn taken too, so that a link and
-   * its destination, written at once, do not race. A path this writer
-   * replaced before is guessed to be that file still (`createGuessed`),
-   * where the handles start calls ahead.
+   * its destination, written at once, do not race. Where the handles have
+   * `lstat`, the target is guessed to be a regular file or nothing, and
+   * checked (`createGuessed`); only a wrong guess takes the usual way.
    */
   const replaceResolved = <E, R>(
     ctx: Steps.WriteContext,
@@ -148,12 +156,15 @@ export const make = Effect.gen(function*() {
           ? replaceSteps(ctx, target, options, fill)
           : queue.run(target.path)(replaceSteps(ctx, target, options, fill))
     )
-    const knownFile = ctx.handles.startsAhead ? known.get(absolute) : undefined
-    if (knownFile === undefined) return usual
+    const startLinkStat = ctx.handles.startLinkStat
+    if (startLinkStat === undefined) return usual
     const durability = options?.durability ?? "full"
+    const createMode = options?.mode !== undefined
+      ? options.mode & 0o777
+      : createModes.get(absolute) ?? 0o666
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
-        Steps.createGuessed(ctx, absolute, knownFile, options?.mode, durability === "full"),
+        Steps.createGuessed(ctx, absolute, startLinkStat, createMode, options?.mode, durability === "full"),
         (guessed) =>
           guessed === undefined
             ? restore(usual)

@@ -83,12 +83,12 @@ export interface Handle {
 
 export interface Handles {
   /**
-   * Whether `start*` calls start at once (Node), rather than when awaited:
-   * only then does the write path start calls ahead on a guess.
+   * `lstat` (which does not follow a link), started now; where the handles
+   * have it (Node: the platform `FileSystem` has no lstat). The write path
+   * then guesses its target (`createGuessed`) rather than resolving it
+   * first.
    */
-  readonly startsAhead: boolean
-  /** `FileSystem.stat` (which follows links), started now. */
-  readonly startStat: (path: string) => Effect.Effect<Pending<FileSystem.File.Info>>
+  readonly startLinkStat: ((path: string) => Effect.Effect<Pending<FileSystem.File.Info>>) | undefined
   /** Creates a new file exclusively (`wx`) with `mode` (the umask applies), for writing. */
   readonly create: (path: string, mode: number) => Effect.Effect<Handle, PlatformError>
   /** Opens a directory for reading, to fsync it. */
@@ -130,8 +130,7 @@ export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
       )))
   const openDirectory = (path: string) => open(path, { flag: "r" })
   return {
-    startsAhead: false,
-    startStat: (path) => lazy(fs.stat(path)),
+    startLinkStat: undefined,
     create: (path, mode) => open(path, { flag: "wx", mode }),
     openDirectory,
     startOpenDirectory: (path) => lazy(openDirectory(path))

@@ -202,13 +202,12 @@ const fileInfo = (stats: NFS.Stats): FileSystem.File.Info => ({
 })
 
 export const nodeHandles: Handles = {
-  startsAhead: true,
-  startStat: (path) =>
+  startLinkStat: (path) =>
     start<FileSystem.File.Info>(
-      "stat",
+      "lstat",
       path,
       (callback) =>
-        NFS.stat(path, (error, stats) => callback(error, error === null ? fileInfo(stats) : undefined as never))
+        NFS.lstat(path, (error, stats) => callback(error, error === null ? fileInfo(stats) : undefined as never))
     ),
   create: (path, mode) =>
     Effect.map(call<number>("open", path, (callback) => NFS.open(path, "wx", mode, callback)), makeHandle),

@@ -15,6 +15,7 @@
 import { type PlatformError, SystemError } from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -189,33 +190,36 @@ const existingFrom = (
   })
 
 /**
- * The files this writer renamed into place, by path: a bounded memory (the
- * oldest entry goes first), so that a writer of many paths stays small.
+ * A bounded memory by path (the oldest entry goes first), so that a writer
+ * of many paths stays small.
  */
-export interface KnownFiles {
-  readonly get: (path: string) => KnownFile | undefined
-  readonly set: (path: string, file: KnownFile) => void
+export interface PathMemory<A> {
+  readonly get: (path: string) => A | undefined
+  readonly set: (path: string, value: A) => void
 }
 
-/** A file this writer renamed into place, and the mode it created it with. */
-export interface KnownFile extends FileId {
-  readonly createMode: number
-}
-
-export const makeKnownFiles = (capacity = 4096): KnownFiles => {
-  const known = new Map<string, KnownFile>()
+const makePathMemory = <A>(capacity: number): PathMemory<A> => {
+  const memory = new Map<string, A>()
   return {
-    get: (path) => known.get(path),
-    set: (path, id) => {
-      known.delete(path)
-      known.set(path, id)
-      if (known.size > capacity) {
-        const oldest = known.keys().next()
-        if (oldest.done !== true) known.delete(oldest.value)
+    get: (path) => memory.get(path),
+    set: (path, value) => {
+      memory.delete(path)
+      memory.set(path, value)
+      if (memory.size > capacity) {
+        const oldest = memory.keys().next()
+        if (oldest.done !== true) memory.delete(oldest.value)
       }
     }
   }
 }
+
+/** The files this writer renamed into place (their identity), by path. */
+export type KnownFiles = PathMemory<FileId>
+
+export const makeKnownFiles = (capacity = 4096): KnownFiles => makePathMemory(capacity)
+
+/** The mode each path's temporary file was created with last, for `createGuessed`. */
+export const makeCreateModes = (capacity = 4096): PathMemory<number> => makePathMemory(capacity)
 
 /**
  * `resolveTarget`, without the `readlink` in the common case: when `stat`
@@ -461,21 +465,26 @@ const releaseTemp = (ctx: WriteContext, target: Target) => (temp: TempFile): Eff
     )
 
 /**
- * For a path this writer replaced before, with handles that start calls
- * ahead (`Handles.startsAhead`): the target's `stat` and the temporary
- * file's create at once, on the guess that the path is still the very file
- * renamed there (so not a link, and in the same directory), created with
- * the mode it had then. The `stat` then checks the guess. When the mode is
- * narrower now, the temporary file gets it before any byte is written.
+ * With handles that have `lstat` (`Handles.startLinkStat`): the target's
+ * `lstat` and the temporary file's create at once, on the guess that the
+ * path is a regular file or nothing (so the temporary file belongs in its
+ * directory), the temporary file created with `createMode` (the mode this
+ * writer gave the file last time, else a new file's). The `lstat` then
+ * checks the guess and gives the mode and owner to keep. When the mode is
+ * narrower than the guess, the temporary file gets it before any byte is
+ * written.
  *
- * `undefined` when the guess was wrong or a call failed: the temporary file,
- * if made, is removed again, and the caller takes the usual way, which
- * reports what failed. Uninterruptible: the caller owns the file returned.
+ * `undefined` when the guess was wrong (a link, a directory, anything but a
+ * regular file) or a call failed (a missing directory, say): the temporary
+ * file, if made, is removed again, and the caller takes the usual way,
+ * which follows links and reports what failed. Uninterruptible: the caller
+ * owns the file returned.
  */
 export const createGuessed = (
   ctx: WriteContext,
   absolute: string,
-  known: KnownFile,
+  startLinkStat: (path: string) => Effect.Effect<Pending<FileSystem.File.Info>>,
+  createMode: number,
   requestedMode: number | undefined,
   durable: boolean
 ): Effect.Effect<
@@ -488,21 +497,23 @@ export const createGuessed = (
       base: ctx.path.basename(absolute),
       existing: Option.none()
     }
-    const statting = yield* ctx.handles.startStat(absolute)
-    const created = yield* Effect.exit(
-      createTempFile(ctx, guess, { createParents: false, durable, createMode: known.createMode })
-    )
+    const statting = yield* startLinkStat(absolute)
+    const created = yield* Effect.exit(createTempFile(ctx, guess, { createParents: false, durable, createMode }))
     const stat = yield* Effect.exit(statting.await)
-    const found = Exit.isSuccess(stat) && stat.value.type === "File" ? idOf(stat.value) : undefined
     if (Exit.isFailure(created)) return undefined
     const temp = created.value
-    if (Exit.isFailure(stat) || found === undefined || found.dev !== known.dev || found.ino !== known.ino) {
+    const existing = Exit.isSuccess(stat)
+      ? stat.value.type === "File" ? Option.some(stat.value) : undefined
+      : errorCode(Cause.squash(stat.cause) as PlatformError) === "ENOENT"
+      ? Option.none()
+      : undefined
+    if (existing === undefined) {
       yield* releaseTemp(ctx, guess)(temp)
       return undefined
     }
-    const target: Target = { ...guess, existing: Option.some(stat.value) }
+    const target: Target = { ...guess, existing }
     const modes = modeOf(target, requestedMode)
-    const createdMode = known.createMode & ~umask()
+    const createdMode = createMode & ~umask()
     if ((createdMode & ~modes.createMode) === 0) {
       return { target, temp, modes: { ...modes, createdMode } }
     }
