@@ -225,7 +225,8 @@ export const nodeHandles: Handles = {
 /**
  * Whether `fs` is Node's own file system: the one `nodeHandles` opens files
  * on. It and `node:fs` must find the same directory (device, inode and
- * modification time of the system's temporary directory).
+ * creation time of the system's temporary directory; not its modification
+ * time, which other processes change at any moment).
  */
 export const isNodeFileSystem = (fs: FileSystem.FileSystem): Effect.Effect<boolean> =>
   Effect.suspend(() => {
@@ -239,7 +240,7 @@ export const isNodeFileSystem = (fs: FileSystem.FileSystem): Effect.Effect<boole
     return fs.stat(directory).pipe(
       Effect.map((info) =>
         info.dev === real.dev && Option.getOrUndefined(info.ino) === real.ino &&
-        Option.getOrUndefined(info.mtime)?.getTime() === real.mtime.getTime()
+        Option.getOrUndefined(info.birthtime)?.getTime() === real.birthtime.getTime()
       ),
       Effect.orElseSucceed(() => false)
     )
