@@ -12,6 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { reportSection, table } from "../../../../test-support/reliabilityReport.js"
 import { AtomicFile } from "../../src/AtomicFile.js"
 import { requireBuild, spawnScript } from "../childProcess.js"
@@ -57,6 +59,16 @@ const writerScript = `
 const writeInChild = (target: string, via: ReadonlyArray<string>, fill = false) =>
   Effect.gen(function*() {
     yield* requireBuild
+    // a child under another user must be able to read the checkout (its
+    // bundle is in build/, os-lock in node_modules): say so plainly if not
+    const packageJson = fileURLToPath(new URL("../../package.json", import.meta.url))
+    const [command, ...rest] = via
+    if (command !== undefined && spawnSync(command, [...rest, "test", "-r", packageJson]).status !== 0) {
+      return yield* Effect.dieMessage(
+        `${via.join(" ")} cannot read ${packageJson}: the checkout must be readable by that user ` +
+          "(a directory made by mktemp -d is 0700: chmod 755 it)"
+      )
+    }
     // bundled: one file to load, so that a low descriptor limit leaves Node room to start
     const child = yield* spawnScript(writerScript, fill ? [target, "fill"] : [target], { via, bundle: true })
     const line = yield* child.waitForLine((line) => line.startsWith("{"))
