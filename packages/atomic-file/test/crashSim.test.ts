@@ -126,12 +126,12 @@ const run = (
   testCase: WriteCase,
   write: Writer,
   model: CrashModel,
-  options: { readonly atomicOnly?: boolean } = {}
+  options: { readonly atomicOnly?: boolean; readonly guessTargets?: boolean } = {}
 ) =>
   checkCrashConsistency<string, unknown, AtomicFile | FileSystem.FileSystem>(
     (acknowledge) => Effect.zipRight(write(testCase), acknowledge("written")),
     oldOrNew(testCase.target, testCase.old, testCase.next, options.atomicOnly),
-    { model, setup: setupFor(testCase) }
+    { model, setup: setupFor(testCase), guessTargets: options.guessTargets ?? false }
   )
 
 // -- what the report says -------------------------------------------------------
@@ -272,13 +272,18 @@ describe("checkCrashConsistency: AtomicFile holds its guarantee in every crash s
   for (const model of ["posix", "ext4-ordered"] as const) {
     for (const [writerName, write] of Object.entries(writers)) {
       for (const testCase of cases) {
-        it.effect(`${writerName}, durability full, ${testCase.name} (${model})`, () =>
-          Effect.gen(function*() {
-            const report = yield* run(testCase, write, model)
-            expect(report.crashPoints).toBeGreaterThan(5)
-            expect(report.states).toBeGreaterThanOrEqual(report.crashPoints)
-            recordConsistent(`${writerName} "full", ${testCase.name}`, report)
-          }))
+        // the write path of AtomicFile.Default, then that of layerNode (the
+        // target guessed with an lstat, emulated by readLink and stat)
+        for (const guessTargets of [false, true]) {
+          const variant = guessTargets ? ", target guessed (layerNode)" : ""
+          it.effect(`${writerName}, durability full, ${testCase.name}${variant} (${model})`, () =>
+            Effect.gen(function*() {
+              const report = yield* run(testCase, write, model, { guessTargets })
+              expect(report.crashPoints).toBeGreaterThan(5)
+              expect(report.states).toBeGreaterThanOrEqual(report.crashPoints)
+              recordConsistent(`${writerName} "full", ${testCase.name}${variant}`, report)
+            }))
+        }
       }
     }
   }

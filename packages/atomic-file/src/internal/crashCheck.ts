@@ -22,6 +22,7 @@ import {
   fingerprint,
   makeJournal
 } from "./crashSimulator.js"
+import { fromFileSystem, HandlesService, withEmulatedLinkStat } from "./handles.js"
 import * as memory from "./memoryFileSystem.js"
 
 export type CrashEnvironment = AtomicFile | FileLock.FileLock | FileSystem.FileSystem | Path.Path
@@ -33,6 +34,12 @@ export interface CrashCheckOptions {
   readonly setup?: Effect.Effect<unknown, unknown, CrashEnvironment>
   /** Fail rather than enumerate more states at one crash point. Default 100,000. */
   readonly maxStatesPerCrashPoint?: number
+  /**
+   * Run the write path of `AtomicFile.layerNode`, which guesses the target
+   * with an `lstat` (emulated here by `readLink` and `stat`) rather than
+   * resolving it first. Default `false`: the path of `AtomicFile.Default`.
+   */
+  readonly guessTargets?: boolean
 }
 
 export interface CrashCheckReport {
@@ -77,10 +84,17 @@ const messageOf = (cause: Cause.Cause<unknown>): string => {
   return Cause.pretty(cause)
 }
 
-/** The whole stack over one FileSystem: AtomicFile, an in-memory FileLock, Path. */
-export const layerOver = (fs: FileSystem.FileSystem): Layer.Layer<CrashEnvironment> =>
+/**
+ * The whole stack over one FileSystem: AtomicFile, an in-memory FileLock,
+ * Path; with `guessTargets`, AtomicFile's handles have an emulated `lstat`.
+ */
+export const layerOver = (fs: FileSystem.FileSystem, guessTargets = false): Layer.Layer<CrashEnvironment> =>
   Layer.provideMerge(
-    AtomicFile.DefaultWithoutDependencies,
+    guessTargets
+      ? AtomicFile.DefaultWithoutDependencies.pipe(
+        Layer.provide(Layer.succeed(HandlesService, withEmulatedLinkStat(fromFileSystem(fs), fs)))
+      )
+      : AtomicFile.DefaultWithoutDependencies,
     Layer.provideMerge(FileLock.layerMemory, Layer.merge(Layer.succeed(FileSystem.FileSystem, fs), Path.layer))
   )
 
@@ -104,7 +118,7 @@ export const check = <Ack, E, R extends CrashEnvironment>(
     const limit = options.maxStatesPerCrashPoint ?? 100_000
     const journal = makeJournal()
     const acknowledged: Array<Ack> = []
-    const context = yield* Layer.build(layerOver(memory.make({}, journal.observer)))
+    const context = yield* Layer.build(layerOver(memory.make({}, journal.observer), options.guessTargets))
     if (options.setup !== undefined) {
       yield* Effect.orDie(Effect.provide(options.setup, context))
     }

@@ -20,7 +20,7 @@
  * since a fiber to run it beside costs more than the overlap saves.
  */
 import type { PlatformError } from "@effect/platform/Error"
-import type * as FileSystem from "@effect/platform/FileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -136,3 +136,38 @@ export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
     startOpenDirectory: (path) => lazy(openDirectory(path))
   }
 }
+
+const linkInfo: FileSystem.File.Info = {
+  type: "SymbolicLink",
+  mtime: Option.none(),
+  atime: Option.none(),
+  birthtime: Option.none(),
+  dev: 0,
+  rdev: Option.none(),
+  ino: Option.none(),
+  mode: 0o120777,
+  nlink: Option.none(),
+  uid: Option.none(),
+  gid: Option.none(),
+  size: FileSystem.Size(0),
+  blksize: Option.none(),
+  blocks: Option.none()
+}
+
+/**
+ * `handles` with an `lstat` made of `readLink` (a link: its info says so)
+ * and `stat` (EINVAL from `readLink`: not a link), made when awaited: for
+ * the simulators of the tests, to run the write path of
+ * `AtomicFile.layerNode` over a FileSystem that has no `lstat`.
+ */
+export const withEmulatedLinkStat = (handles: Handles, fs: FileSystem.FileSystem): Handles => ({
+  ...handles,
+  startLinkStat: (path) =>
+    lazy(Effect.matchEffect(fs.readLink(path), {
+      onSuccess: () => Effect.succeed(linkInfo),
+      onFailure: (error) =>
+        error._tag === "SystemError" && (error.cause as { code?: unknown } | undefined)?.code === "EINVAL"
+          ? fs.stat(path)
+          : Effect.fail(error)
+    }))
+})
