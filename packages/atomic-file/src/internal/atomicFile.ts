@@ -192,8 +192,16 @@ export const make = Effect.gen(function*() {
     })
 
   /** A replace with bytes in memory: coalesced with the writes queued for the same path. */
-  const replaceWith = (operation: Operation, input: string, data: Uint8Array, options: WriteOptions | undefined) =>
-    Effect.flatMap(Steps.validatePath(operation, input), () => {
+  const replaceWith = (
+    operation: Operation,
+    input: string,
+    data: Uint8Array,
+    options: WriteOptions | undefined
+  ): Effect.Effect<void, WriteError> =>
+    // one step: the path is resolved (against the working directory) when the effect runs
+    Effect.suspend(() => {
+      const problem = Steps.pathProblem(operation, input)
+      if (problem !== undefined) return Effect.fail(problem)
       const ctx: Steps.WriteContext = { fs, path, operation, handles }
       const key = `${operation} ${options?.durability ?? "full"} ${options?.mode ?? "-"} ${
         options?.symlinks ?? "follow"

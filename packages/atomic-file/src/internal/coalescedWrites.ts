@@ -1,7 +1,6 @@
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import type { KeyedQueue, Ticket } from "./keyedQueue.js"
 
 /**
@@ -41,8 +40,10 @@ export interface CoalescedWrites {
 interface Batch<E> {
   readonly key: string
   data: Uint8Array
-  /** made when the first member joins */
-  done: Deferred.Deferred<void, E> | undefined
+  /** the write's result, once it is done */
+  result: Exit.Exit<void, E> | undefined
+  /** the members waiting for it (lighter than a `Deferred`: one call each) */
+  readonly waiters: Array<(exit: Exit.Exit<void, E>) => void>
   waiting: number
   state: "queued" | "running" | "cancelled"
   runner: Fiber.RuntimeFiber<void> | undefined
@@ -71,11 +72,23 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
         : Effect.void
     })
 
+  // interruptible; an interrupted member leaves the batch
   const join = <E>(path: string, batch: Batch<E>): Effect.Effect<void, E> =>
-    Effect.suspend(() => {
+    Effect.async<void, E>((resume) => {
       batch.waiting++
-      batch.done ??= Deferred.unsafeMake(FiberId.none)
-      return Deferred.await(batch.done).pipe(Effect.onInterrupt(() => leave(path, batch)))
+      if (batch.result !== undefined) return resume(batch.result)
+      batch.waiters.push(resume)
+      return Effect.suspend(() => {
+        const index = batch.waiters.indexOf(resume)
+        if (index !== -1) batch.waiters.splice(index, 1)
+        return leave(path, batch)
+      })
+    })
+
+  const finish = <E>(batch: Batch<E>, exit: Exit.Exit<void, E>) =>
+    Effect.sync(() => {
+      batch.result = exit
+      for (const wake of batch.waiters.splice(0)) wake(exit)
     })
 
   // the batch's write, in a fiber of its own: members can come and go
@@ -94,8 +107,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
       })
     ).pipe(
       Effect.exit,
-      Effect.flatMap((exit) => batch.done === undefined ? Effect.void : Deferred.done(batch.done, exit)),
-      Effect.asVoid
+      Effect.flatMap((exit) => finish(batch, exit))
     )
     return Effect.map(Effect.forkDaemon(runner), (fiber) => {
       batch.runner = fiber
@@ -115,7 +127,15 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
         return join(path, last)
       }
       const idle = queue.isIdle(path)
-      const batch: Batch<E> = { key, data, done: undefined, waiting: 0, state: "queued", runner: undefined }
+      const batch: Batch<E> = {
+        key,
+        data,
+        result: undefined,
+        waiters: [],
+        waiting: 0,
+        state: "queued",
+        runner: undefined
+      }
       queued.set(path, batch as Batch<unknown>)
       // the place in the line is taken now, in call order
       const ticket = queue.enter(path)

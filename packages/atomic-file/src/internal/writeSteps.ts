@@ -72,7 +72,8 @@ const TEMP_NAME_ATTEMPTS = 8
 
 // -- 1 -----------------------------------------------------------------------
 
-export const validatePath = (operation: Operation, input: string): Effect.Effect<void, InvalidInput> => {
+/** What is wrong with `input` as a path, as the error to fail with; `undefined` when nothing is. */
+export const pathProblem = (operation: Operation, input: string): InvalidInput | undefined => {
   const problem = typeof input !== "string"
     ? "the path is not a string"
     : input.length === 0
@@ -82,9 +83,12 @@ export const validatePath = (operation: Operation, input: string): Effect.Effect
     : input.includes("\0")
     ? "the path contains a NUL byte"
     : undefined
-  return problem === undefined
-    ? Effect.void
-    : Effect.fail(new InvalidInput({ operation, path: String(input), message: problem }))
+  return problem === undefined ? undefined : new InvalidInput({ operation, path: String(input), message: problem })
+}
+
+export const validatePath = (operation: Operation, input: string): Effect.Effect<void, InvalidInput> => {
+  const problem = pathProblem(operation, input)
+  return problem === undefined ? Effect.void : Effect.fail(problem)
 }
 
 // -- 2 -----------------------------------------------------------------------
