@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type { KeyedQueue, Ticket } from "./keyedQueue.js"
+import * as Outcome from "./outcome.js"
 
 /**
  * Whole-file writes to one path, coalesced. A write that finds its path busy
@@ -40,10 +40,8 @@ export interface CoalescedWrites {
 interface Batch<E> {
   readonly key: string
   data: Uint8Array
-  /** the write's result, once it is done */
-  result: Exit.Exit<void, E> | undefined
-  /** the members waiting for it (lighter than a `Deferred`: one call each) */
-  readonly waiters: Array<(exit: Exit.Exit<void, E>) => void>
+  /** the write's result, which the members wait for */
+  readonly outcome: Outcome.Outcome<void, E>
   waiting: number
   state: "queued" | "running" | "cancelled"
   runner: Fiber.RuntimeFiber<void> | undefined
@@ -74,21 +72,9 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
 
   // interruptible; an interrupted member leaves the batch
   const join = <E>(path: string, batch: Batch<E>): Effect.Effect<void, E> =>
-    Effect.async<void, E>((resume) => {
+    Effect.suspend(() => {
       batch.waiting++
-      if (batch.result !== undefined) return resume(batch.result)
-      batch.waiters.push(resume)
-      return Effect.suspend(() => {
-        const index = batch.waiters.indexOf(resume)
-        if (index !== -1) batch.waiters.splice(index, 1)
-        return leave(path, batch)
-      })
-    })
-
-  const finish = <E>(batch: Batch<E>, exit: Exit.Exit<void, E>) =>
-    Effect.sync(() => {
-      batch.result = exit
-      for (const wake of batch.waiters.splice(0)) wake(exit)
+      return batch.outcome.await(leave(path, batch))
     })
 
   // the batch's write, in a fiber of its own: members can come and go
@@ -107,7 +93,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
       })
     ).pipe(
       Effect.exit,
-      Effect.flatMap((exit) => finish(batch, exit))
+      Effect.flatMap((exit) => Effect.sync(() => batch.outcome.complete(exit)))
     )
     return Effect.map(Effect.forkDaemon(runner), (fiber) => {
       batch.runner = fiber
@@ -130,8 +116,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
       const batch: Batch<E> = {
         key,
         data,
-        result: undefined,
-        waiters: [],
+        outcome: Outcome.make(),
         waiting: 0,
         state: "queued",
         runner: undefined

@@ -26,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import { errorCode } from "./errno.js"
 
 /** The identity of a file: its device and inode numbers. */
 export interface FileId {
@@ -65,8 +66,6 @@ export interface Handle {
   /** Writes at the handle's position, which advances; the count written. */
   readonly write: (data: Uint8Array) => Effect.Effect<number, PlatformError>
   readonly sync: Effect.Effect<void, PlatformError>
-  /** Device and inode (`fstat`); `undefined` when the file system has no inode numbers. */
-  readonly identity: Effect.Effect<FileId | undefined, PlatformError>
   /** Closes the handle; later calls on it are defects of the caller. */
   readonly close: Effect.Effect<void, PlatformError>
   /**
@@ -75,7 +74,10 @@ export interface Handle {
    * opened to be synced, whose close has nothing left to report.
    */
   readonly closeInBackground: Effect.Effect<void>
-  /** `identity`, started now. */
+  /**
+   * Device and inode (`fstat`), started now; `undefined` when the file
+   * system has no inode numbers.
+   */
   readonly startIdentity: Effect.Effect<Pending<FileId | undefined>>
   /** `close`, started now. */
   readonly startClose: Effect.Effect<Pending<void>>
@@ -120,7 +122,6 @@ export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
           return {
             write: (data) => Effect.map(file.write(data), Number),
             sync: file.sync,
-            identity,
             close,
             closeInBackground: Effect.ignore(close),
             startIdentity: lazy(identity),
@@ -165,9 +166,6 @@ export const withEmulatedLinkStat = (handles: Handles, fs: FileSystem.FileSystem
   startLinkStat: (path) =>
     lazy(Effect.matchEffect(fs.readLink(path), {
       onSuccess: () => Effect.succeed(linkInfo),
-      onFailure: (error) =>
-        error._tag === "SystemError" && (error.cause as { code?: unknown } | undefined)?.code === "EINVAL"
-          ? fs.stat(path)
-          : Effect.fail(error)
+      onFailure: (error) => errorCode(error) === "EINVAL" ? fs.stat(path) : Effect.fail(error)
     }))
 })

@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
+import * as Outcome from "./outcome.js"
 
 /**
  * Runs effects that share a key one at a time, in the order they were
@@ -15,15 +16,10 @@ import type * as Scope from "effect/Scope"
 export interface KeyedQueue {
   /**
    * Takes a place at the tail of the key's line, synchronously, for a turn
-   * that `hold` waits for later (possibly in another fiber). Every ticket
+   * that `runTicket` waits for later (possibly in another fiber). Every ticket
    * must be held, or its line stops.
    */
   readonly enter: (key: string) => Ticket
-  /** Waits for the ticket's turn (interruptibly) and holds it until the scope closes. */
-  readonly hold: <E = never>(
-    ticket: Ticket,
-    guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
-  ) => Effect.Effect<void, E, Scope.Scope>
   /** Whether no call holds or waits for this key's turn. */
   readonly isIdle: (key: string) => boolean
   /**
@@ -42,14 +38,11 @@ export interface KeyedQueue {
 }
 
 /**
- * A turn in a key's line: `done` once its holder passed it on; whoever waits
- * for it is called then. Lighter than a `Deferred`, which costs more to make
- * than an uncontended turn costs in all.
+ * A turn in a key's line: complete once its holder passed it on. An
+ * `Outcome`, not a `Deferred`, which costs more to make than an uncontended
+ * turn costs in all.
  */
-export interface Turn {
-  done: boolean
-  readonly waiters: Array<() => void>
-}
+export type Turn = Outcome.Outcome<void, never>
 
 /** A place in a key's line: the turn before it, and how to pass the turn on. */
 export interface Ticket {
@@ -57,39 +50,20 @@ export interface Ticket {
   readonly release: Effect.Effect<void>
 }
 
-const pass = (turn: Turn) => {
-  turn.done = true
-  const waiters = turn.waiters.splice(0)
-  for (const wake of waiters) wake()
-}
-
-/** Waits until `turn` is done; interruptible, and then no longer waiting. */
-const awaitTurn = (turn: Turn): Effect.Effect<void> =>
-  Effect.suspend(() =>
-    turn.done ? Effect.void : Effect.async<void>((resume) => {
-      const wake = () => resume(Effect.void)
-      turn.waiters.push(wake)
-      return Effect.sync(() => {
-        const index = turn.waiters.indexOf(wake)
-        if (index !== -1) turn.waiters.splice(index, 1)
-      })
-    })
-  )
-
 export const makeKeyedQueue = (): KeyedQueue => {
   const tails = new Map<string, Turn>()
 
   const enter = (key: string): Ticket => {
-    const mine: Turn = { done: false, waiters: [] }
+    const mine: Turn = Outcome.make()
     const previous = tails.get(key)
     tails.set(key, mine)
     const release = Effect.sync(() => {
       if (tails.get(key) === mine) {
         tails.delete(key)
       }
-      pass(mine)
+      mine.complete(Exit.void)
     })
-    return { previous: previous === undefined || previous.done ? undefined : previous, release }
+    return { previous: previous === undefined || previous.exit !== undefined ? undefined : previous, release }
   }
 
   // runs uninterruptibly; `restore` makes the wait itself interruptible
@@ -100,15 +74,13 @@ export const makeKeyedQueue = (): KeyedQueue => {
   ): Effect.Effect<void, E> =>
     previous === undefined
       ? Effect.void
-      : restore(guardWait === undefined ? awaitTurn(previous) : guardWait(awaitTurn(previous))).pipe(
+      : restore(guardWait === undefined ? previous.await() : guardWait(previous.await())).pipe(
         Effect.onExit((exit) =>
           Effect.sync(() => {
             // Interrupted or timed out while waiting: the ones queued after
             // this call must still wait for the one before it, so pass the
             // turn on when that one finishes.
-            if (Exit.isSuccess(exit)) return
-            if (previous.done) Effect.runSync(release)
-            else previous.waiters.push(() => Effect.runSync(release))
+            if (Exit.isFailure(exit)) previous.onComplete(() => Effect.runSync(release))
           })
         )
       )
@@ -119,12 +91,6 @@ export const makeKeyedQueue = (): KeyedQueue => {
     guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
   ): Effect.Effect<void, E, Scope.Scope> =>
     Effect.zipRight(waitTurn(restore, ticket, guardWait), Effect.addFinalizer(() => ticket.release))
-
-  const hold = <E = never>(
-    ticket: Ticket,
-    guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
-  ): Effect.Effect<void, E, Scope.Scope> =>
-    Effect.uninterruptibleMask((restore) => holdMasked(restore, ticket, guardWait))
 
   const acquire = <E = never>(
     key: string,
@@ -141,5 +107,5 @@ export const makeKeyedQueue = (): KeyedQueue => {
   const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.suspend(() => runTicket(enter(key))(self))
 
-  return { enter, hold, isIdle: (key) => !tails.has(key), acquire, run, runTicket }
+  return { enter, isIdle: (key) => !tails.has(key), acquire, run, runTicket }
 }

@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as NFS from "node:fs"
 import * as OS from "node:os"
 import type { FileId, Handle, Handles, Pending } from "./handles.js"
+import * as Outcome from "./outcome.js"
 
 const reasonOf = (code: string | undefined): SystemErrorReason => {
   switch (code) {
@@ -56,21 +57,31 @@ const systemError = (method: string, pathOrDescriptor: string | number, error: N
 
 type Callback<A> = (error: NodeJS.ErrnoException | null, value: A) => void
 
+/**
+ * Runs a node:fs call and hands its outcome to `done` as an `Exit`, with the
+ * platform's error; a bad argument that node:fs throws synchronously too.
+ */
+const runCall = <A>(
+  method: string,
+  pathOrDescriptor: string | number,
+  run: (callback: Callback<A>) => void,
+  done: (exit: Exit.Exit<A, PlatformError>) => void
+): void => {
+  try {
+    run((error, value) => {
+      done(error === null ? Exit.succeed(value) : Exit.fail(systemError(method, pathOrDescriptor, error)))
+    })
+  } catch (error) {
+    done(Exit.fail(systemError(method, pathOrDescriptor, error as NodeJS.ErrnoException)))
+  }
+}
+
 const call = <A>(
   method: string,
   pathOrDescriptor: string | number,
   run: (callback: Callback<A>) => void
 ): Effect.Effect<A, PlatformError> =>
-  Effect.uninterruptible(Effect.async<A, PlatformError>((resume) => {
-    try {
-      run((error, value) => {
-        resume(error === null ? Effect.succeed(value) : Effect.fail(systemError(method, pathOrDescriptor, error)))
-      })
-    } catch (error) {
-      // a bad argument, thrown synchronously by node:fs
-      resume(Effect.fail(systemError(method, pathOrDescriptor, error as NodeJS.ErrnoException)))
-    }
-  }))
+  Effect.uninterruptible(Effect.async<A, PlatformError>((resume) => runCall(method, pathOrDescriptor, run, resume)))
 
 /**
  * `call` with an argument (a buffer) that the function handed to
@@ -112,31 +123,13 @@ const start = <A>(
   run: (callback: Callback<A>) => void
 ): Effect.Effect<Pending<A>> =>
   Effect.sync(() => {
-    let result: Exit.Exit<A, PlatformError> | undefined
-    let waiters: Array<(exit: Exit.Exit<A, PlatformError>) => void> = []
-    const done = (exit: Exit.Exit<A, PlatformError>) => {
-      result = exit
-      const woken = waiters
-      waiters = []
-      for (const wake of woken) wake(exit)
-    }
-    try {
-      run((error, value) => {
-        done(error === null ? Exit.succeed(value) : Exit.fail(systemError(method, pathOrDescriptor, error)))
-      })
-    } catch (error) {
-      done(Exit.fail(systemError(method, pathOrDescriptor, error as NodeJS.ErrnoException)))
-    }
+    const outcome = Outcome.make<A, PlatformError>()
+    runCall(method, pathOrDescriptor, run, outcome.complete)
     // uninterruptible: the call runs on whatever happens to the fiber
-    const wait: Effect.Effect<A, PlatformError> = Effect.uninterruptible(Effect.suspend(() =>
-      result ?? Effect.async<A, PlatformError>((resume) => {
-        waiters.push(resume)
-      })
-    ))
+    const wait = Effect.uninterruptible(outcome.await())
     return {
       await: wait,
-      settle: Effect.map(Effect.exit(wait), (exit) =>
-        Exit.isSuccess(exit) ? Option.some(exit.value) : Option.none())
+      settle: Effect.map(Effect.exit(wait), (exit) => Exit.isSuccess(exit) ? Option.some(exit.value) : Option.none())
     }
   })
 
@@ -151,9 +144,6 @@ const makeHandle = (fd: number): Handle => {
   return {
     write: (data) => Effect.map(callWith("write", fd, data, writeAt), advance),
     sync: call<void>("sync", fd, (callback) => NFS.fsync(fd, callback)),
-    identity: call<NFS.Stats>("stat", fd, (callback) => NFS.fstat(fd, callback)).pipe(
-      Effect.map((stats) => ({ dev: stats.dev, ino: stats.ino }))
-    ),
     close: call<void>("close", fd, (callback) => NFS.close(fd, callback)),
     closeInBackground: Effect.sync(() => NFS.close(fd, () => {})),
     startIdentity: start<FileId>(

@@ -333,14 +333,14 @@ export const createParents = (
 export const modeOf = (
   target: Target,
   requestedMode: number | undefined
-): { readonly mode: number; readonly createMode: number; readonly createdMode: number } => {
+): { readonly mode: number; readonly createMode: number; readonly createdMode: number; readonly mask: number } => {
   const mask = umask()
   const mode = requestedMode ?? Option.match(target.existing, {
     onNone: () => 0o666 & ~mask,
     onSome: (info) => info.mode & 0o7777
   })
   const createMode = mode & 0o777
-  return { mode, createMode, createdMode: createMode & ~mask }
+  return { mode, createMode, createdMode: createMode & ~mask, mask }
 }
 
 const closeHandleQuietly = (handle: Handle, what: string) =>
@@ -517,7 +517,7 @@ export const createGuessed = (
     }
     const target: Target = { ...guess, existing }
     const modes = modeOf(target, requestedMode)
-    const createdMode = createMode & ~umask()
+    const createdMode = createMode & ~modes.mask
     if ((createdMode & ~modes.createMode) === 0) {
       return { target, temp, modes: { ...modes, createdMode } }
     }
