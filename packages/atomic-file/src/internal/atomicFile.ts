@@ -77,11 +77,12 @@ export const make = Effect.gen(function*() {
   /**
    * The whole-file algorithm once the temporary file exists. With Node
    * handles, the calls that do not depend on each other overlap: the
-   * directory opens, and the temporary file's identity is read, while the
-   * temporary file is written and synced; the temporary file is closed beside
-   * the rename (a file's name can change while it is open), or with
-   * durability "full" beside the directory's fsync. Otherwise they run one
-   * after the other.
+   * directory opens while the temporary file is written and synced; the
+   * temporary file is closed beside the rename (a file's name can change
+   * while it is open), or with durability "full" beside the directory's
+   * fsync. Otherwise they run one after the other, and the temporary file's
+   * identity is read before the rename (for `resolveKnownTarget`; the Node
+   * handles have `lstat` instead).
    */
   const afterCreate = <E, R>(
     ctx: Steps.WriteContext,
