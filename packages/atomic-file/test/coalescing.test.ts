@@ -11,7 +11,14 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { AtomicFile } from "../src/AtomicFile.js"
-import { LiveLayer, readText, tempDirectory, tempFilesUnder, wrappedFileSystem } from "./support.js"
+import {
+  LiveLayer,
+  overrideOpenedFiles,
+  readText,
+  tempDirectory,
+  tempFilesUnder,
+  wrappedFileSystem
+} from "./support.js"
 
 const isTemp = (path: string) => path.endsWith("#atomic-tmp")
 const contentOf = (i: number) => `call ${i} `.padEnd(100 + i, "x")
@@ -41,8 +48,9 @@ describe("coalesced writes", () => {
       for (let i = 1; i <= 100; i++) {
         expect(seenAtReturn[i], `call ${i}`).toBeGreaterThanOrEqual(i)
       }
-      // the first write yields once before it starts: the 99 others, started
-      // at the same moment, join it, and the batch writes once
+      // the first write starts at once, and takes its content only when it
+      // fills its temporary file: the 99 others, started at the same moment,
+      // join it while its first calls are in flight, and the batch writes once
       expect(renames).toBe(1)
       expect(yield* tempFilesUnder(dir)).toEqual([])
     }).pipe(Effect.provide(layer))
@@ -142,6 +150,150 @@ describe("coalesced writes", () => {
       yield* Fiber.join(first)
       yield* Fiber.join(third)
       expect(yield* readText(target)).toBe("third")
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("coalesced writes: content taken late, a batch's caller interrupted", () => {
+  /** A layer whose first `stat` of `${name}` waits for `gate`; `reached` once it does. */
+  const holdFirstStat = (name: string) => {
+    const gate = Deferred.unsafeMake<void>(undefined as never)
+    const reached = Deferred.unsafeMake<void>(undefined as never)
+    let held = false
+    let renames = 0
+    const layer = wrappedFileSystem((real) => ({
+      stat: (path) =>
+        Effect.suspend(() => {
+          if (held || !path.endsWith(`/${name}`)) return real.stat(path)
+          held = true
+          return Deferred.succeed(reached, undefined).pipe(
+            Effect.zipRight(Deferred.await(gate)),
+            Effect.zipRight(real.stat(path))
+          )
+        }),
+      rename: (from, to) => Effect.zipRight(Effect.sync(() => renames++), real.rename(from, to))
+    }))
+    return { gate, reached, layer, renames: () => renames }
+  }
+
+  it.scopedLive("writes made while the first one is still resolving its target join it: one rename, the last content", () => {
+    const { gate, layer, reached, renames } = holdFirstStat("f")
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
+      yield* Deferred.await(reached)
+      const later = yield* Effect.fork(
+        Effect.all([atomic.writeFileString(`${dir}/f`, "second"), atomic.writeFileString(`${dir}/f`, "third")], {
+          concurrency: "unbounded"
+        })
+      )
+      yield* Effect.sleep("20 millis")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(later)
+      expect(yield* readText(`${dir}/f`)).toBe("third")
+      expect(renames()).toBe(1)
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scopedLive("a write made once the content was taken is written after it, by a write of its own", () => {
+    const gate = Deferred.unsafeMake<void>(undefined as never)
+    const reached = Deferred.unsafeMake<void>(undefined as never)
+    let held = false
+    let renames = 0
+    const layer = wrappedFileSystem((real) => ({
+      rename: (from, to) =>
+        Effect.suspend(() => {
+          renames++
+          if (held) return real.rename(from, to)
+          held = true
+          return Deferred.succeed(reached, undefined).pipe(
+            Effect.zipRight(Deferred.await(gate)),
+            Effect.zipRight(real.rename(from, to))
+          )
+        })
+    }))
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
+      yield* Deferred.await(reached)
+      const second = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "second"))
+      yield* Effect.sleep("20 millis")
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      expect(yield* readText(`${dir}/f`)).toBe("second")
+      expect(renames).toBe(2)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scopedLive("the caller that started a batch is interrupted: those who joined it write again, and the last call's content wins", () => {
+    const { gate, layer, reached } = holdFirstStat("f")
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      yield* atomic.writeFileString(`${dir}/g`, "unrelated")
+      const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
+      yield* Deferred.await(reached)
+      const joined = yield* Effect.fork(
+        Effect.all([atomic.writeFileString(`${dir}/f`, "second"), atomic.writeFileString(`${dir}/f`, "third")], {
+          concurrency: "unbounded"
+        })
+      )
+      yield* Effect.sleep("20 millis")
+      const interrupting = yield* Effect.fork(Fiber.interrupt(first))
+      yield* Effect.sleep("20 millis")
+      yield* Deferred.succeed(gate, undefined)
+      const exit = yield* Fiber.join(interrupting)
+      expect(exit._tag).toBe("Failure")
+      // both joined calls return, with their content or a newer one on disk
+      yield* Fiber.join(joined)
+      expect(yield* readText(`${dir}/f`)).toBe("third")
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+      // and the path's line goes on
+      yield* atomic.writeFileString(`${dir}/f`, "fourth")
+      expect(yield* readText(`${dir}/f`)).toBe("fourth")
+    }).pipe(Effect.provide(layer))
+  })
+  it.scopedLive("written again after its batch's caller was interrupted, a joined call never overtakes a newer one", () => {
+    // the first write into a temporary file waits for the gate
+    const gate = Deferred.unsafeMake<void>(undefined as never)
+    const reached = Deferred.unsafeMake<void>(undefined as never)
+    let held = false
+    const layer = wrappedFileSystem(overrideOpenedFiles(
+      (path) => path.endsWith("#atomic-tmp"),
+      (file) => ({
+        write: (buffer) =>
+          Effect.suspend(() => {
+            if (held) return file.write(buffer)
+            held = true
+            return Deferred.succeed(reached, undefined).pipe(
+              Effect.zipRight(Deferred.await(gate)),
+              Effect.zipRight(file.write(buffer))
+            )
+          })
+      })
+    ))
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      const target = `${dir}/f`
+      // "first" starts a batch that "joined" joins while the target is resolved
+      const first = yield* Effect.fork(atomic.writeFileString(target, "first"))
+      const joined = yield* Effect.fork(atomic.writeFileString(target, "joined"))
+      yield* Deferred.await(reached)
+      // the content ("joined") is taken; "newer" queues a batch of its own
+      const newer = yield* Effect.fork(atomic.writeFileString(target, "newer"))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(first)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(joined)
+      yield* Fiber.join(newer)
+      expect(yield* readText(target)).toBe("newer")
       expect(yield* tempFilesUnder(dir)).toEqual([])
     }).pipe(Effect.provide(layer))
   })

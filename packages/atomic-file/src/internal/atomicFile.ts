@@ -17,6 +17,7 @@ import { FileLock } from "../FileLock.js"
 import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
 import { makeCoalescedWrites } from "./coalescedWrites.js"
+import { directReplace, Fallback } from "./directReplace.js"
 import { errorCode, reasonOf } from "./errno.js"
 import { type FileId, fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
@@ -137,6 +138,25 @@ export const make = Effect.gen(function*() {
     )
   }
 
+  /** The replace of a target resolved first (links followed). */
+  const replaceUsual = <E, R>(
+    ctx: Steps.WriteContext,
+    absolute: string,
+    options: WriteOptions | undefined,
+    fill: Fill<E, R>
+  ): Effect.Effect<void, WriteError | E, R> =>
+    Effect.flatMap(
+      Steps.resolveKnownTarget(ctx, absolute, options?.symlinks ?? "follow", known),
+      (target) =>
+        target.path === absolute
+          ? replaceSteps(ctx, target, options, fill)
+          : queue.run(target.path)(replaceSteps(ctx, target, options, fill))
+    )
+
+  /** The mode a guessed replace creates its temporary file with. */
+  const createModeFor = (absolute: string, options: WriteOptions | undefined) =>
+    options?.mode !== undefined ? options.mode & 0o777 : createModes.get(absolute) ?? 0o666
+
   /**
    * A replace, for a caller that holds the path's turn: a link to follow is
    * resolved first, and its destination's turn taken too, so that a link and
@@ -150,19 +170,11 @@ export const make = Effect.gen(function*() {
     options: WriteOptions | undefined,
     fill: Fill<E, R>
   ): Effect.Effect<void, WriteError | E, R> => {
-    const usual = Effect.flatMap(
-      Steps.resolveKnownTarget(ctx, absolute, options?.symlinks ?? "follow", known),
-      (target) =>
-        target.path === absolute
-          ? replaceSteps(ctx, target, options, fill)
-          : queue.run(target.path)(replaceSteps(ctx, target, options, fill))
-    )
+    const usual = replaceUsual(ctx, absolute, options, fill)
     const startLinkStat = ctx.handles.startLinkStat
     if (startLinkStat === undefined) return usual
     const durability = options?.durability ?? "full"
-    const createMode = options?.mode !== undefined
-      ? options.mode & 0o777
-      : createModes.get(absolute) ?? 0o666
+    const createMode = createModeFor(absolute, options)
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
         Steps.createGuessed(ctx, absolute, startLinkStat, createMode, options?.mode, durability === "full"),
@@ -192,6 +204,42 @@ export const make = Effect.gen(function*() {
       return queue.run(absolute)(replaceResolved({ fs, path, operation, handles }, absolute, options, fill))
     })
 
+  /**
+   * A replace of bytes in memory, for a caller that holds the path's turn:
+   * with handles that have direct calls (`layerNode`), the common case runs
+   * as one chain of callbacks (`directReplace`); what it does not take (a
+   * link, a directory, a missing parent, a failed guess) takes the Effect
+   * path.
+   */
+  const replaceBytes = (
+    ctx: Steps.WriteContext,
+    absolute: string,
+    options: WriteOptions | undefined,
+    take: () => Uint8Array
+  ): Effect.Effect<void, WriteError> => {
+    // the content is taken when the writing starts: until then, later calls may join (coalescedWrites)
+    const fill: Fill<WriteError, never> = (ctx, target, temp) =>
+      Effect.suspend(() => Steps.writeTemp(ctx, target, temp, take()))
+    const direct = ctx.handles.direct
+    if (direct === undefined) return replaceResolved(ctx, absolute, options, fill)
+    return Effect.flatMap(
+      directReplace(direct, {
+        operation: ctx.operation,
+        path,
+        absolute,
+        take,
+        durability: options?.durability ?? "full",
+        requestedMode: options?.mode,
+        createMode: createModeFor(absolute, options)
+      }),
+      (outcome) => {
+        if (outcome === Fallback) return replaceUsual(ctx, absolute, options, fill)
+        createModes.set(absolute, outcome)
+        return Effect.void
+      }
+    )
+  }
+
   /** A replace with bytes in memory: coalesced with the writes queued for the same path. */
   const replaceWith = (
     operation: Operation,
@@ -208,13 +256,7 @@ export const make = Effect.gen(function*() {
         options?.symlinks ?? "follow"
       } ${options?.createParents ?? true}`
       const absolute = path.resolve(input)
-      return coalesced.write(
-        absolute,
-        key,
-        data,
-        (bytes) =>
-          replaceResolved(ctx, absolute, options, (ctx, target, temp) => Steps.writeTemp(ctx, target, temp, bytes))
-      )
+      return coalesced.write(absolute, key, data, (take) => replaceBytes(ctx, absolute, options, take))
     })
 
   /** The current content of the target, `None` when it does not exist. */

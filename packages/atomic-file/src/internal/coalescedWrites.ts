@@ -1,38 +1,42 @@
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type { KeyedQueue, Ticket } from "./keyedQueue.js"
 import * as Outcome from "./outcome.js"
 
 /**
- * Whole-file writes to one path, coalesced. A write that finds its path busy
- * joins the batch queued behind the running operations, if that batch is
- * the last in the path's line and has the same `key` (operation and
- * options); else it queues a new batch. A batch, when its turn comes, writes
- * the content of the last call that joined it, once: every member returns
- * when that write is done, with its result. So each call returns only once
- * its own content or a newer one is written (durably, under durability
- * "full").
+ * Whole-file writes to one path, coalesced. A batch is one write; it takes
+ * its content (`take`) only when its write starts filling the temporary
+ * file, and until then any write to the same path with the same `key`
+ * (operation and options) joins it: the batch then writes the content of the
+ * latest call that joined, once, and every member returns when that write is
+ * done, with its result. So each call returns only once its own content or
+ * a newer one is written (durably, under durability "full").
  *
- * A write that finds its path idle opens a batch too, and yields once before
- * it starts, so that the writes started at the same moment (by the fibers
- * of one `Effect.forEach`, say) join it: they all make one write, not two.
- * When no one joined, it writes in the caller's fiber.
+ * A write that finds its path idle starts its batch at once, in its own
+ * fiber: the writes started at the same moment (by the fibers of one
+ * `Effect.forEach`, say) join it while its first calls are in flight, and
+ * the lot makes one write. A write that finds the path busy queues a batch
+ * behind the running operations, run by a fiber of its own when its turn
+ * comes, so that the interruption of one member does not stop the others'
+ * write; when every member is interrupted, the batch is dropped before its
+ * turn, or interrupted (and its temporary file removed) during it.
  *
- * A batch runs in a fiber of its own, so that the interruption of one member
- * does not stop the others' write; when every member is interrupted, the
- * batch is dropped before its turn, or interrupted (and its temporary file
- * removed) during it.
+ * When the caller that started a batch in its own fiber is interrupted, the
+ * members that joined it write again: each one submits its content anew,
+ * with its place in call order (`seq`): a batch keeps the content of its
+ * latest call, so content written again never overtakes a newer one.
  */
 export interface CoalescedWrites {
   readonly write: <E>(
     path: string,
     key: string,
     data: Uint8Array,
-    run: (data: Uint8Array) => Effect.Effect<void, E>
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>
   ) => Effect.Effect<void, E>
   /**
    * Called, synchronously, by every other operation on `path` as it takes
-   * its turn: a later write must not join a batch queued before it.
+   * its turn: a later write must not join a batch that started before it.
    */
   readonly barrier: (path: string) => void
 }
@@ -40,110 +44,138 @@ export interface CoalescedWrites {
 interface Batch<E> {
   readonly key: string
   data: Uint8Array
+  /** the call order of `data`'s call */
+  seq: number
   /** the write's result, which the members wait for */
   readonly outcome: Outcome.Outcome<void, E>
   waiting: number
-  state: "queued" | "running" | "cancelled"
+  /** "open": joinable, content not taken yet */
+  state: "open" | "taken" | "cancelled"
+  /** the fiber of a batch queued behind others; `undefined` for one run by its caller */
   runner: Fiber.RuntimeFiber<void> | undefined
 }
 
 export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
-  // path → the batch at the tail of the path's line, not started yet
+  // path → the path's open batch, if any
   // (the type parameter E is erased: each path's batches share one caller type)
-  const queued = new Map<string, Batch<unknown>>()
+  const open = new Map<string, Batch<unknown>>()
+  let calls = 0
 
   const barrier = (path: string) => {
-    queued.delete(path)
+    open.delete(path)
   }
+
+  const close = <E>(path: string, batch: Batch<E>) => {
+    if (open.get(path) === batch) open.delete(path)
+  }
+
+  const takeFrom = <E>(path: string, batch: Batch<E>) => (): Uint8Array => {
+    close(path, batch)
+    if (batch.state === "open") batch.state = "taken"
+    return batch.data
+  }
+
+  /** The batch's write is over: its members get its result. */
+  const finish = <E>(path: string, batch: Batch<E>) => (exit: Exit.Exit<void, E>): Effect.Effect<void> =>
+    Effect.sync(() => {
+      close(path, batch)
+      batch.outcome.complete(exit)
+    })
 
   const leave = <E>(path: string, batch: Batch<E>): Effect.Effect<void> =>
     Effect.suspend(() => {
       batch.waiting--
-      if (batch.waiting > 0) return Effect.void
-      if (batch.state === "queued") {
+      if (batch.waiting > 0 || batch.runner === undefined) return Effect.void
+      // nobody waits for it any more: dropped (its temporary file removed)
+      if (batch.state === "open") {
         batch.state = "cancelled"
-        if (queued.get(path) === batch) queued.delete(path)
-        return Effect.void
+        close(path, batch)
       }
-      return batch.state === "running" && batch.runner !== undefined
-        ? Effect.asVoid(Fiber.interrupt(batch.runner))
-        : Effect.void
+      return Effect.asVoid(Fiber.interrupt(batch.runner))
     })
 
-  // interruptible; an interrupted member leaves the batch
-  const join = <E>(path: string, batch: Batch<E>): Effect.Effect<void, E> =>
+  // interruptible; an interrupted member leaves the batch. A batch whose
+  // caller was interrupted: written again (see above).
+  const join = <E>(
+    path: string,
+    key: string,
+    batch: Batch<E>,
+    data: Uint8Array,
+    seq: number,
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>
+  ): Effect.Effect<void, E> =>
     Effect.suspend(() => {
+      if (seq > batch.seq) {
+        batch.data = data
+        batch.seq = seq
+      }
       batch.waiting++
-      return batch.outcome.await(leave(path, batch))
+      return Effect.catchAllCause(batch.outcome.await(leave(path, batch)), (cause) => {
+        const ended = batch.outcome.exit
+        return batch.runner === undefined && ended !== undefined && Exit.isInterrupted(ended)
+          ? submit(path, key, data, seq, run)
+          : Effect.failCause(cause)
+      })
     })
 
-  // the batch's write, in a fiber of its own: members can come and go
+  // the batch's write, in a fiber of its own: members can come and go. The
+  // fiber starts uninterruptible (forked in an uninterruptible region), so
+  // that it holds its ticket before an interruption can stop it.
   const startRunner = <E>(
     path: string,
     batch: Batch<E>,
     ticket: Ticket,
-    run: (data: Uint8Array) => Effect.Effect<void, E>
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>
   ): Effect.Effect<void> => {
-    const runner = queue.runTicket(ticket)(
-      Effect.suspend(() => {
-        if (queued.get(path) === batch) queued.delete(path)
-        if (batch.state === "cancelled") return Effect.void
-        batch.state = "running"
-        return run(batch.data)
-      })
-    ).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) => Effect.sync(() => batch.outcome.complete(exit)))
-    )
-    return Effect.map(Effect.forkDaemon(runner), (fiber) => {
+    const runner = queue.runTicket(ticket, Effect.interruptible)(
+      Effect.suspend(() => batch.state === "cancelled" ? Effect.void : run(takeFrom(path, batch)))
+    ).pipe(Effect.onExit(finish(path, batch)), Effect.ignore)
+    return Effect.map(Effect.uninterruptible(Effect.forkDaemon(runner)), (fiber) => {
       batch.runner = fiber
     })
   }
+
+  const submit = <E>(
+    path: string,
+    key: string,
+    data: Uint8Array,
+    seq: number,
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>
+  ): Effect.Effect<void, E> =>
+    // uninterruptible from before the ticket is taken until it is held
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const last = open.get(path) as Batch<E> | undefined
+        if (last !== undefined && last.key === key && last.state === "open") {
+          return restore(join(path, key, last, data, seq, run))
+        }
+        const idle = queue.isIdle(path)
+        const batch: Batch<E> = {
+          key,
+          data,
+          seq,
+          outcome: Outcome.make(),
+          waiting: 0,
+          state: "open",
+          runner: undefined
+        }
+        open.set(path, batch as Batch<unknown>)
+        // the place in the line is taken now, in call order
+        const ticket = queue.enter(path)
+        if (!idle) {
+          return Effect.zipRight(startRunner(path, batch, ticket, run), restore(join(path, key, batch, data, seq, run)))
+        }
+        // the caller's own fiber writes, and hands its result to those who joined
+        return Effect.onExit(queue.runTicket(ticket, restore)(run(takeFrom(path, batch))), finish(path, batch))
+      })
+    )
 
   const write = <E>(
     path: string,
     key: string,
     data: Uint8Array,
-    run: (data: Uint8Array) => Effect.Effect<void, E>
-  ): Effect.Effect<void, E> =>
-    Effect.suspend(() => {
-      const last = queued.get(path) as Batch<E> | undefined
-      if (last !== undefined && last.key === key && last.state === "queued") {
-        last.data = data
-        return join(path, last)
-      }
-      const idle = queue.isIdle(path)
-      const batch: Batch<E> = {
-        key,
-        data,
-        outcome: Outcome.make(),
-        waiting: 0,
-        state: "queued",
-        runner: undefined
-      }
-      queued.set(path, batch as Batch<unknown>)
-      // the place in the line is taken now, in call order
-      const ticket = queue.enter(path)
-      if (!idle) {
-        return Effect.zipRight(startRunner(path, batch, ticket, run), join(path, batch))
-      }
-      // One yield for the writes started at the same moment to join; not
-      // interruptible, since the ticket must be held or passed on.
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(
-          Effect.yieldNow(),
-          Effect.suspend(() => {
-            if (batch.waiting > 0) {
-              return Effect.zipRight(startRunner(path, batch, ticket, run), restore(join(path, batch)))
-            }
-            // no one joined: this call's own write, in its own fiber
-            if (queued.get(path) === batch) queued.delete(path)
-            batch.state = "running"
-            return restore(queue.runTicket(ticket)(run(data)))
-          })
-        )
-      )
-    })
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>
+  ): Effect.Effect<void, E> => Effect.suspend(() => submit(path, key, data, ++calls, run))
 
   return { write, barrier }
 }

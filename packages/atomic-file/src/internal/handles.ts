@@ -21,6 +21,7 @@
  */
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -61,6 +62,29 @@ export const lazy = <A>(effect: Effect.Effect<A, PlatformError>): Effect.Effect<
     }
   })
 
+/** A node-style callback; the error is the platform's. */
+export type Callback<A> = (error: PlatformError | undefined, value: A) => void
+
+/**
+ * The calls of a replace, each reporting to a callback. A callback may be
+ * called before the call returns (a synchronous `FileSystem`).
+ */
+export interface DirectCalls {
+  readonly lstat: (path: string, callback: Callback<FileSystem.File.Info | undefined>) => void
+  /** exclusive create (`wx`) with `mode` (the umask applies); a descriptor */
+  readonly create: (path: string, mode: number, callback: Callback<number>) => void
+  /** writes `data` from `offset` at `position`, the count written (writes are sequential) */
+  readonly write: (fd: number, data: Uint8Array, offset: number, position: number, callback: Callback<number>) => void
+  readonly fsync: (fd: number, callback: Callback<void>) => void
+  readonly close: (fd: number, callback: Callback<void>) => void
+  /** opens a directory for reading, to fsync it */
+  readonly openDirectory: (path: string, callback: Callback<number>) => void
+  readonly rename: (from: string, to: string, callback: Callback<void>) => void
+  readonly remove: (path: string, callback: Callback<void>) => void
+  readonly chmod: (path: string, mode: number, callback: Callback<void>) => void
+  readonly chown: (path: string, uid: number, gid: number, callback: Callback<void>) => void
+}
+
 /** An open file: calls made on its descriptor. */
 export interface Handle {
   /** Writes at the handle's position, which advances; the count written. */
@@ -97,6 +121,12 @@ export interface Handles {
   readonly openDirectory: (path: string) => Effect.Effect<Handle, PlatformError>
   /** `openDirectory`, started now. */
   readonly startOpenDirectory: (path: string) => Effect.Effect<Pending<Handle>>
+  /**
+   * The calls for `directReplace` (a replace of bytes in memory as one chain
+   * of callbacks), where the handles have them; otherwise such a replace
+   * takes the Effect path too.
+   */
+  readonly direct: DirectCalls | undefined
 }
 
 /**
@@ -132,6 +162,7 @@ export const fromFileSystem = (fs: FileSystem.FileSystem): Handles => {
   const openDirectory = (path: string) => open(path, { flag: "r" })
   return {
     startLinkStat: undefined,
+    direct: undefined,
     create: (path, mode) => open(path, { flag: "wx", mode }),
     openDirectory,
     startOpenDirectory: (path) => lazy(openDirectory(path))
@@ -163,9 +194,82 @@ const linkInfo: FileSystem.File.Info = {
  */
 export const withEmulatedLinkStat = (handles: Handles, fs: FileSystem.FileSystem): Handles => ({
   ...handles,
+  direct: directCallsOver(fs),
   startLinkStat: (path) =>
     lazy(Effect.matchEffect(fs.readLink(path), {
       onSuccess: () => Effect.succeed(linkInfo),
       onFailure: (error) => errorCode(error) === "EINVAL" ? fs.stat(path) : Effect.fail(error)
     }))
 })
+
+/**
+ * `DirectCalls` over a platform `FileSystem`: each call runs its effect
+ * with `Effect.runCallback`. For the tests' file systems (memory, fault
+ * injection, crash simulator), so that they check this path too.
+ * Descriptors are numbers handed out here, each a `File` in a Scope of its
+ * own; writes are sequential, so the position is the file's own.
+ */
+export const directCallsOver = (fs: FileSystem.FileSystem): DirectCalls => {
+  let nextFd = 1
+  const files = new Map<number, { readonly file: FileSystem.File; readonly close: Effect.Effect<void> }>()
+
+  const run = <A>(effect: Effect.Effect<A, PlatformError>, callback: Callback<A>) => {
+    Effect.runCallback(effect, {
+      onExit: (exit) => {
+        if (Exit.isSuccess(exit)) return callback(undefined, exit.value)
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) return callback(failure.value, undefined as never)
+        // a defect of the file system stays one
+        throw Cause.squash(exit.cause)
+      }
+    })
+  }
+
+  const open = (path: string, options: FileSystem.OpenFileOptions, callback: Callback<number>) =>
+    run(
+      Effect.uninterruptible(
+        Effect.flatMap(Scope.make(), (scope) =>
+          fs.open(path, options).pipe(
+            Scope.extend(scope),
+            Effect.onError(() => Scope.close(scope, Exit.void)),
+            Effect.map((file) => {
+              const fd = nextFd++
+              files.set(fd, { file, close: Scope.close(scope, Exit.void) })
+              return fd
+            })
+          ))
+      ),
+      callback
+    )
+
+  const fileOf = (fd: number) => {
+    const entry = files.get(fd)
+    if (entry === undefined) throw new Error(`directCallsOver: descriptor ${fd} is not open`)
+    return entry
+  }
+
+  const linkStat = (path: string): Effect.Effect<FileSystem.File.Info | undefined, PlatformError> =>
+    Effect.matchEffect(fs.readLink(path), {
+      // a link: `lstat` only tells the replace that it is not a regular file
+      onSuccess: () => Effect.succeed(undefined),
+      onFailure: (error) => errorCode(error) === "EINVAL" ? fs.stat(path) : Effect.fail(error)
+    })
+
+  return {
+    lstat: (path, callback) => run(linkStat(path), callback),
+    create: (path, mode, callback) => open(path, { flag: "wx", mode }, callback),
+    write: (fd, data, offset, _position, callback) =>
+      run(Effect.map(fileOf(fd).file.write(data.subarray(offset)), Number), callback),
+    fsync: (fd, callback) => run(fileOf(fd).file.sync, callback),
+    close: (fd, callback) => {
+      const entry = fileOf(fd)
+      files.delete(fd)
+      run(entry.close, callback)
+    },
+    openDirectory: (path, callback) => open(path, { flag: "r" }, callback),
+    rename: (from, to, callback) => run(fs.rename(from, to), callback),
+    remove: (path, callback) => run(fs.remove(path), callback),
+    chmod: (path, mode, callback) => run(fs.chmod(path, mode), callback),
+    chown: (path, uid, gid, callback) => run(fs.chown(path, uid, gid), callback)
+  }
+}

@@ -33,8 +33,17 @@ export interface KeyedQueue {
   ) => Effect.Effect<void, E, Scope.Scope>
   /** Runs `self` in this key's turn. */
   readonly run: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Runs `self` in the ticket's turn (waiting for it interruptibly), then passes the turn on. */
-  readonly runTicket: (ticket: Ticket) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Runs `self` in the ticket's turn, then passes the turn on. To be run
+   * uninterruptibly, from before the ticket was taken (so that no
+   * interruption can come between taking it and holding it): the wait for
+   * the turn and `self` run under `restore` (the `restore` of an
+   * `uninterruptibleMask`, or `Effect.interruptible`).
+   */
+  readonly runTicket: (
+    ticket: Ticket,
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -99,13 +108,18 @@ export const makeKeyedQueue = (): KeyedQueue => {
     Effect.uninterruptibleMask((restore) => Effect.suspend(() => holdMasked(restore, enter(key), guardWait)))
 
   // no Scope: a finalizer costs more than the rest of a turn
-  const runTicket = (ticket: Ticket) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.zipRight(waitTurn<never>(restore, ticket), Effect.ensuring(restore(self), ticket.release))
-    )
+  const runTicket = (
+    ticket: Ticket,
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const held = Effect.ensuring(restore(self), ticket.release)
+    return ticket.previous === undefined ? held : Effect.zipRight(waitTurn<never>(restore, ticket), held)
+  }
 
+  // the ticket is taken and held within one uninterruptible region
   const run = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => runTicket(enter(key))(self))
+    Effect.uninterruptibleMask((restore) => Effect.suspend(() => runTicket(enter(key), restore)(self)))
 
   return { enter, isIdle: (key) => !tails.has(key), acquire, run, runTicket }
 }

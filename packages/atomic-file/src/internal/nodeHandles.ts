@@ -17,7 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as NFS from "node:fs"
 import * as OS from "node:os"
-import type { FileId, Handle, Handles, Pending } from "./handles.js"
+import type { Callback as DirectCallback, DirectCalls, FileId, Handle, Handles, Pending } from "./handles.js"
 import * as Outcome from "./outcome.js"
 
 const reasonOf = (code: string | undefined): SystemErrorReason => {
@@ -191,7 +191,46 @@ const fileInfo = (stats: NFS.Stats): FileSystem.File.Info => ({
   blocks: Option.fromNullable(stats.blocks)
 })
 
+/** A node:fs call for `directCalls`: its error as the platform's; a synchronous throw too. */
+const directCall = <A>(
+  method: string,
+  pathOrDescriptor: string | number,
+  run: (callback: Callback<A>) => void,
+  callback: DirectCallback<A>
+): void => {
+  try {
+    run((error, value) => {
+      if (error === null) callback(undefined, value)
+      else callback(systemError(method, pathOrDescriptor, error), value)
+    })
+  } catch (error) {
+    callback(systemError(method, pathOrDescriptor, error as NodeJS.ErrnoException), undefined as never)
+  }
+}
+
+/** The calls of `directReplace`, made with node:fs. */
+const directCalls: DirectCalls = {
+  lstat: (path, callback) =>
+    directCall<FileSystem.File.Info | undefined>(
+      "lstat",
+      path,
+      (done) => NFS.lstat(path, (error, stats) => done(error, error === null ? fileInfo(stats) : undefined)),
+      callback
+    ),
+  create: (path, mode, callback) => directCall("open", path, (done) => NFS.open(path, "wx", mode, done), callback),
+  write: (fd, data, offset, position, callback) =>
+    directCall("write", fd, (done) => NFS.write(fd, data, offset, data.length - offset, position, done), callback),
+  fsync: (fd, callback) => directCall("sync", fd, (done) => NFS.fsync(fd, done), callback),
+  close: (fd, callback) => directCall("close", fd, (done) => NFS.close(fd, done), callback),
+  openDirectory: (path, callback) => directCall("open", path, (done) => NFS.open(path, "r", done), callback),
+  rename: (from, to, callback) => directCall("rename", from, (done) => NFS.rename(from, to, done), callback),
+  remove: (path, callback) => directCall("remove", path, (done) => NFS.unlink(path, done), callback),
+  chmod: (path, mode, callback) => directCall("chmod", path, (done) => NFS.chmod(path, mode, done), callback),
+  chown: (path, uid, gid, callback) => directCall("chown", path, (done) => NFS.chown(path, uid, gid, done), callback)
+}
+
 export const nodeHandles: Handles = {
+  direct: directCalls,
   startLinkStat: (path) =>
     start<FileSystem.File.Info>(
       "lstat",

@@ -666,29 +666,50 @@ export const applyModeAndOwner = (
   modes: { readonly mode: number; readonly createdMode: number }
 ): Effect.Effect<void, TempWriteFailure> | undefined => {
   const { fs } = ctx
-  const ids = effectiveIds()
-  const owner = Option.flatMap(target.existing, (info) =>
-    Option.all([info.uid, info.gid]).pipe(
-      Option.filter(([uid, gid]) => ids === undefined || uid !== ids.uid || gid !== ids.gid)
-    ))
-  // chown may clear set-user-ID and set-group-ID bits, so chmod comes last
-  const chmod = modes.mode === modes.createdMode && (Option.isNone(owner) || (modes.mode & 0o6000) === 0)
-    ? undefined
-    : fs.chmod(temp.path, modes.mode)
-  const chown = Option.match(owner, {
-    onNone: () => undefined,
-    onSome: ([uid, gid]) =>
-      fs.chown(temp.path, uid, gid).pipe(
-        Effect.catchAll((error) => errorCode(error) === "EPERM" ? Effect.void : Effect.fail(error))
-      )
-  })
-  if (chown === undefined && chmod === undefined) {
+  const plan = modeAndOwnerPlan(target, modes)
+  if (plan === undefined) {
     return undefined
   }
+  const chmod = plan.chmod === undefined ? Effect.void : fs.chmod(temp.path, plan.chmod)
+  const owner = plan.owner
   return Effect.mapError(
-    chown === undefined ? chmod ?? Effect.void : Effect.zipRight(chown, chmod ?? Effect.void),
+    owner === undefined ? chmod : Effect.zipRight(
+      fs.chown(temp.path, owner.uid, owner.gid).pipe(
+        Effect.catchAll((error) => errorCode(error) === "EPERM" ? Effect.void : Effect.fail(error))
+      ),
+      chmod
+    ),
     tempWriteFailure(ctx, target, temp)
   )
+}
+
+/**
+ * What `applyModeAndOwner` does: the owner to give the file (then chown,
+ * whose EPERM is ignored), and the mode to chmod it to (after the chown,
+ * which may clear set-user-ID and set-group-ID bits); `undefined` when
+ * nothing is to be done.
+ */
+export const modeAndOwnerPlan = (
+  target: Target,
+  modes: { readonly mode: number; readonly createdMode: number }
+):
+  | { readonly owner: { readonly uid: number; readonly gid: number } | undefined; readonly chmod: number | undefined }
+  | undefined =>
+{
+  let owner: { readonly uid: number; readonly gid: number } | undefined
+  if (Option.isSome(target.existing)) {
+    const { gid, uid } = target.existing.value
+    if (Option.isSome(uid) && Option.isSome(gid)) {
+      const ids = effectiveIds()
+      if (ids === undefined || uid.value !== ids.uid || gid.value !== ids.gid) {
+        owner = { uid: uid.value, gid: gid.value }
+      }
+    }
+  }
+  const chmod = modes.mode === modes.createdMode && (owner === undefined || (modes.mode & 0o6000) === 0)
+    ? undefined
+    : modes.mode
+  return owner === undefined && chmod === undefined ? undefined : { owner, chmod }
 }
 
 // -- 8 -----------------------------------------------------------------------
