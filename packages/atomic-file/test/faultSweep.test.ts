@@ -20,6 +20,7 @@ import { makeLockProbe } from "../../../test-support/lockProbe.js"
 import { reportSection, table } from "../../../test-support/reliabilityReport.js"
 import { AtomicFile } from "../src/AtomicFile.js"
 import * as FileLock from "../src/FileLock.js"
+import { fromFileSystem, HandlesService, withEmulatedLinkStat } from "../src/internal/handles.js"
 import { FaultInjection, layerFaultInjection } from "../src/testing.js"
 import { requireBuild, spawnScript } from "./childProcess.js"
 import { tempFilesUnder } from "./support.js"
@@ -36,6 +37,26 @@ const FRAGMENT = { area: "fault-injection", title: "1. Fault injection at every 
 
 const Stack = Layer.provideMerge(
   AtomicFile.DefaultWithoutDependencies,
+  Layer.provideMerge(
+    FileLock.layer,
+    Layer.merge(layerFaultInjection.pipe(Layer.provide(NodeFileSystem.layer)), NodePath.layer)
+  )
+)
+
+/**
+ * The same, with `AtomicFile.layerNode`'s write path: its writeFile runs as
+ * one chain of callbacks (`directReplace`), here over the faulty FileSystem,
+ * with `lstat` made of `readLink` and `stat`.
+ */
+const DirectStack = Layer.provideMerge(
+  AtomicFile.DefaultWithoutDependencies.pipe(
+    Layer.provide(
+      Layer.effect(
+        HandlesService,
+        Effect.map(FileSystem.FileSystem, (fs) => withEmulatedLinkStat(fromFileSystem(fs), fs))
+      )
+    )
+  ),
   Layer.provideMerge(
     FileLock.layer,
     Layer.merge(layerFaultInjection.pipe(Layer.provide(NodeFileSystem.layer)), NodePath.layer)
@@ -79,21 +100,25 @@ interface Operation {
   readonly committed: (error: { readonly _tag: string; readonly removed?: boolean }) => boolean
 }
 
+const writeOver: Operation = {
+  name: "writeFile over an existing file",
+  before: Option.some("old"),
+  after: Option.some(NEW),
+  run: (atomic, target) => atomic.writeFile(target, encoder.encode(NEW)),
+  committed: (error) => error._tag === "DirectorySyncFailure"
+}
+
+const writeNew: Operation = {
+  name: "writeFile of a new file in new directories",
+  before: Option.none(),
+  after: Option.some(NEW),
+  run: (atomic, target) => atomic.writeFileString(`${target}.d/a/b`, NEW),
+  committed: (error) => error._tag === "DirectorySyncFailure"
+}
+
 const operations: ReadonlyArray<Operation> = [
-  {
-    name: "writeFile over an existing file",
-    before: Option.some("old"),
-    after: Option.some(NEW),
-    run: (atomic, target) => atomic.writeFile(target, encoder.encode(NEW)),
-    committed: (error) => error._tag === "DirectorySyncFailure"
-  },
-  {
-    name: "writeFile of a new file in new directories",
-    before: Option.none(),
-    after: Option.some(NEW),
-    run: (atomic, target) => atomic.writeFileString(`${target}.d/a/b`, NEW),
-    committed: (error) => error._tag === "DirectorySyncFailure"
-  },
+  writeOver,
+  writeNew,
   {
     name: "writeStream",
     before: Option.some("old"),
@@ -124,67 +149,101 @@ const operations: ReadonlyArray<Operation> = [
   }
 ]
 
+/**
+ * Runs `operation` once with its `call`-th call failing with `errno`, then
+ * checks what it left: `"fails"`: a typed error with `reason`, the target as
+ * before (or wholly new, for a failure after the commit); `"recovers"`: the
+ * fault hit a call that only tries a shortcut, and the operation, having
+ * taken the usual way, succeeded. Either way: no temporary file, the lock
+ * free for another process and for this one, the next operation succeeds.
+ */
+const faultCase = (
+  lockHolder: (path: string) => Effect.Effect<string, unknown>,
+  operation: Operation,
+  call: number,
+  errno: string,
+  reason: string,
+  expected: "fails" | "recovers"
+) =>
+  Effect.gen(function*() {
+    const atomic = yield* AtomicFile
+    const faults = yield* FaultInjection
+    const lock = yield* FileLock.FileLock
+    const targetOf = (dir: string) => operation.name.includes("new directories") ? `${dir}/t.d/a/b` : `${dir}/t`
+    const dir = yield* prepare(operation)
+    yield* faults.arm({ call, errno })
+    let committedRemove = false
+    const exit = yield* Effect.exit(operation.run(atomic, `${dir}/t`))
+    const fired = yield* faults.fired
+    yield* faults.arm(undefined)
+    const label = `${operation.name}, call ${call}, ${errno}`
+    expect(fired, label).toBe(1)
+    if (expected === "recovers") {
+      expect(Exit.isSuccess(exit), `${label}: ${Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""}`).toBe(true)
+      expect(yield* contentOf(targetOf(dir)), label).toEqual(operation.after)
+    } else {
+      expect(Exit.isFailure(exit), label).toBe(true)
+    }
+    if (Exit.isFailure(exit)) {
+      // a typed failure, never a defect
+      const error = Option.getOrThrow(Cause.failureOption(exit.cause)) as {
+        readonly _tag: string
+        readonly reason?: { readonly _tag: string }
+        readonly removed?: boolean
+      }
+      committedRemove = operation.name === "remove" && operation.committed(error)
+      expect(error.reason?._tag, `${label}: ${error._tag}`).toBe(reason)
+      const expectedContent = operation.committed(error) ? operation.after : operation.before
+      const target = operation.name.includes("new directories") && !operation.committed(error)
+        ? `${dir}/t`
+        : targetOf(dir)
+      expect(yield* contentOf(target), `${label}: ${error._tag}`).toEqual(expectedContent)
+    }
+    expect(yield* tempFilesUnder(dir), label).toEqual([])
+    // the lock is free for another process, and for this one
+    expect(yield* lockHolder(targetOf(dir)), label).toBe("free")
+    yield* Effect.scoped(lock.acquire(targetOf(dir), { timeout: "1 second" }))
+    // and the next operation succeeds (a removal that went through has nothing left to remove)
+    if (!committedRemove) yield* operation.run(atomic, `${dir}/t`)
+  })
+
+/** A scratch directory holding the operation's target as it is before. */
+const prepare = (operation: Operation) =>
+  Effect.gen(function*() {
+    const faults = yield* FaultInjection
+    const fs = yield* FileSystem.FileSystem
+    yield* faults.arm(undefined)
+    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "fault-sweep-" })
+    if (Option.isSome(operation.before)) yield* fs.writeFileString(`${dir}/t`, operation.before.value)
+    return dir
+  })
+
+/** The operation's calls, without faults, as steps. */
+const stepsOf = (operation: Operation) =>
+  Effect.gen(function*() {
+    const atomic = yield* AtomicFile
+    const faults = yield* FaultInjection
+    const dir = yield* prepare(operation)
+    yield* faults.arm(undefined)
+    yield* operation.run(atomic, `${dir}/t`)
+    return (yield* faults.calls).map(stepOf(dir))
+  })
+
 describe("a fault at every call, with every errno", () => {
   it.scoped("every operation keeps its documented state", () =>
     Effect.gen(function*() {
       const atomic = yield* AtomicFile
-      const faults = yield* FaultInjection
-      const fs = yield* FileSystem.FileSystem
-      const lock = yield* FileLock.FileLock
       yield* requireBuild
       const lockHolder = yield* makeLockProbe(spawnScript)
       let cases = 0
       const rows: Array<ReadonlyArray<string | number>> = []
       for (const operation of operations) {
-        // the second target of "a new file in new directories"
-        const targetOf = (dir: string) => operation.name.includes("new directories") ? `${dir}/t.d/a/b` : `${dir}/t`
-        const prepare = Effect.gen(function*() {
-          yield* faults.arm(undefined)
-          const dir = yield* fs.makeTempDirectoryScoped({ prefix: "fault-sweep-" })
-          if (Option.isSome(operation.before)) yield* fs.writeFileString(`${dir}/t`, operation.before.value)
-          return dir
-        })
-
-        const dir = yield* prepare
-        yield* faults.arm(undefined)
-        yield* operation.run(atomic, `${dir}/t`)
-        const steps = (yield* faults.calls).map(stepOf(dir))
+        const steps = yield* stepsOf(operation)
         const calls = steps.length
-        expect(yield* contentOf(targetOf(dir))).toEqual(operation.after)
         expect(calls, operation.name).toBeGreaterThan(3)
-
         for (let call = 1; call <= calls; call++) {
           for (const [errno, reason] of ERRNOS) {
-            const dir = yield* prepare
-            yield* faults.arm({ call, errno })
-            let committedRemove = false
-            const exit = yield* Effect.exit(operation.run(atomic, `${dir}/t`))
-            const fired = yield* faults.fired
-            yield* faults.arm(undefined)
-            const label = `${operation.name}, call ${call}, ${errno}`
-            expect(fired, label).toBe(1)
-            expect(Exit.isFailure(exit), label).toBe(true)
-            if (Exit.isFailure(exit)) {
-              // a typed failure, never a defect
-              const error = Option.getOrThrow(Cause.failureOption(exit.cause)) as {
-                readonly _tag: string
-                readonly reason?: { readonly _tag: string }
-                readonly removed?: boolean
-              }
-              committedRemove = operation.name === "remove" && operation.committed(error)
-              expect(error.reason?._tag, `${label}: ${error._tag}`).toBe(reason)
-              const expected = operation.committed(error) ? operation.after : operation.before
-              const target = operation.name.includes("new directories") && !operation.committed(error)
-                ? `${dir}/t`
-                : targetOf(dir)
-              expect(yield* contentOf(target), `${label}: ${error._tag}`).toEqual(expected)
-            }
-            expect(yield* tempFilesUnder(dir), label).toEqual([])
-            // the lock is free for another process, and for this one
-            expect(yield* lockHolder(targetOf(dir)), label).toBe("free")
-            yield* Effect.scoped(lock.acquire(targetOf(dir), { timeout: "1 second" }))
-            // and the next operation succeeds (a removal that went through has nothing left to remove)
-            if (!committedRemove) yield* operation.run(atomic, `${dir}/t`)
+            yield* faultCase(lockHolder, operation, call, errno, reason, "fails")
             cases++
           }
         }
@@ -204,4 +263,49 @@ describe("a fault at every call, with every errno", () => {
           table(["operation", "steps", "the steps, in order", "cases"], rows)
       )
     }).pipe(Effect.provide(Stack)), 300_000)
+
+  it.scoped(
+    "layerNode's direct replace: a fault in its first calls is a shortcut not taken; any later one fails as above",
+    () =>
+      Effect.gen(function*() {
+        const atomic = yield* AtomicFile
+        yield* requireBuild
+        const lockHolder = yield* makeLockProbe(spawnScript)
+        let cases = 0
+        let recovered = 0
+        const rows: Array<ReadonlyArray<string | number>> = []
+        // the direct attempt's calls: the target's lstat (readLink, and stat
+        // when it is not a link) beside the temporary file's create
+        const guesses: ReadonlyArray<readonly [Operation, ReadonlyArray<string>]> = [
+          [writeOver, ["readLink t", "open temp", "stat t"]],
+          [writeNew, ["readLink t.d/a/b", "open temp"]]
+        ]
+        for (const [operation, guess] of guesses) {
+          const steps = yield* stepsOf(operation)
+          expect(steps.slice(0, guess.length), operation.name).toEqual(guess)
+          for (let call = 1; call <= steps.length; call++) {
+            for (const [errno, reason] of ERRNOS) {
+              const shortcut = call <= guess.length
+              yield* faultCase(lockHolder, operation, call, errno, reason, shortcut ? "recovers" : "fails")
+              cases++
+              if (shortcut) recovered++
+            }
+          }
+          rows.push([operation.name, steps.length, steps.join(", "), steps.length * ERRNOS.length])
+        }
+        console.info(`fault sweep (direct replace): ${cases} cases, ${recovered} in the shortcut`)
+        yield* reportSection(
+          atomic,
+          FRAGMENT,
+          "2-atomic-file-direct",
+          `### AtomicFile.layerNode's direct replace (packages/atomic-file/test/faultSweep.test.ts)\n\n` +
+            `writeFile on layerNode's write path (one chain of callbacks, here over the faulty FileSystem), failed ` +
+            `the same way: **${cases} cases, all passed**. A fault in the direct attempt's first calls ` +
+            `(${recovered} cases) makes it fall back, and the write succeeds the usual way; a fault in any later ` +
+            `call fails the write as above.\n\n` +
+            table(["operation", "steps", "the steps, in order", "cases"], rows)
+        )
+      }).pipe(Effect.provide(DirectStack)),
+    300_000
+  )
 })

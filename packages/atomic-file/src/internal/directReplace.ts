@@ -42,7 +42,7 @@ import {
   type WriteError
 } from "../AtomicFileError.js"
 import { errorCode, reasonOf } from "./errno.js"
-import type { DirectCalls } from "./handles.js"
+import type { Callback, DirectCalls } from "./handles.js"
 import { processId } from "./processInfo.js"
 import { makeTempName } from "./tempName.js"
 import { modeAndOwnerPlan, modeOf, type Target } from "./writeSteps.js"
@@ -132,6 +132,18 @@ const start = (
   let directoryError: PlatformError | undefined
   let onDirectory: (() => void) | undefined
 
+  /**
+   * A callback that turns an exception it throws (a defect of this module)
+   * into the replace's end, rather than leaving the fiber waiting.
+   */
+  const guard = <A>(callback: Callback<A>): Callback<A> => (error, value) => {
+    try {
+      callback(error, value)
+    } catch (defect) {
+      if (ended === undefined) end(Exit.die(defect))
+    }
+  }
+
   const end = (exit: Exit.Exit<DirectOutcome, WriteError>) => {
     ended = { exit, warnings }
     done(ended)
@@ -154,22 +166,28 @@ const start = (
   const discard = (exit: Exit.Exit<DirectOutcome, WriteError>) => {
     closeDirectory()
     const remove = () =>
-      calls.remove(tempPath, (error) => {
-        if (error !== undefined && errorCode(error) !== "ENOENT") {
-          warnings.push({
-            message: "removing a temporary file failed",
-            cause: new CleanupFailure({ operation, path: absolute, tempPath, reason: reasonOf(error), cause: error })
-          })
-        }
-        end(exit)
-      })
+      calls.remove(
+        tempPath,
+        guard((error) => {
+          if (error !== undefined && errorCode(error) !== "ENOENT") {
+            warnings.push({
+              message: "removing a temporary file failed",
+              cause: new CleanupFailure({ operation, path: absolute, tempPath, reason: reasonOf(error), cause: error })
+            })
+          }
+          end(exit)
+        })
+      )
     if (fd === -1) return remove()
     const open = fd
     fd = -1
-    calls.close(open, (error) => {
-      if (error !== undefined) warnings.push({ message: "closing a temporary file failed", cause: error })
-      remove()
-    })
+    calls.close(
+      open,
+      guard((error) => {
+        if (error !== undefined) warnings.push({ message: "closing a temporary file failed", cause: error })
+        remove()
+      })
+    )
   }
 
   const fail = (error: WriteError) => discard(Exit.fail(error))
@@ -200,12 +218,16 @@ const start = (
       return writeAll(target, modes)
     }
     // bits the new file must not have: off before the content goes in
-    calls.chmod(tempPath, modes.createMode, (error) => {
-      if (error !== undefined) return discard(Exit.succeed(Fallback))
-      createdMode = modes.createMode
-      if (stopped()) return
-      writeAll(target, modes)
-    })
+    calls.chmod(
+      tempPath,
+      modes.createMode,
+      guard((error) => {
+        if (error !== undefined) return discard(Exit.succeed(Fallback))
+        createdMode = modes.createMode
+        if (stopped()) return
+        writeAll(target, modes)
+      })
+    )
   }
 
   // -- write, fsync, mode and owner -----------------------------------------
@@ -214,42 +236,54 @@ const start = (
     const data = request.take()
     if (durability === "full") {
       directoryState = "opening"
-      calls.openDirectory(directory, (error, opened) => {
-        if (directoryState === "abandoned") {
-          if (error === undefined) calls.close(opened, () => {})
-        } else if (error === undefined) {
-          directoryState = "open"
-          directoryFd = opened
-        } else {
-          directoryState = "failed"
-          directoryError = error
-        }
-        const then = onDirectory
-        onDirectory = undefined
-        if (then !== undefined) then()
-      })
+      calls.openDirectory(
+        directory,
+        guard((error, opened) => {
+          if (directoryState === "abandoned") {
+            if (error === undefined) calls.close(opened, () => {})
+          } else if (error === undefined) {
+            directoryState = "open"
+            directoryFd = opened
+          } else {
+            directoryState = "failed"
+            directoryError = error
+          }
+          const then = onDirectory
+          onDirectory = undefined
+          if (then !== undefined) then()
+        })
+      )
     }
     let position = 0
     const next = (): void => {
       if (position >= data.length) return afterWrite(target, modes)
-      calls.write(fd, data, position, position, (error, written) => {
-        if (error !== undefined) return fail(tempFailure(error))
-        if (!(written > 0)) return fail(tempFailure(writeZero(tempPath)))
-        position += written
-        if (stopped()) return
-        next()
-      })
+      calls.write(
+        fd,
+        data,
+        position,
+        position,
+        guard((error, written) => {
+          if (error !== undefined) return fail(tempFailure(error))
+          if (!(written > 0)) return fail(tempFailure(writeZero(tempPath)))
+          position += written
+          if (stopped()) return
+          next()
+        })
+      )
     }
     next()
   }
 
   const afterWrite = (target: Target, modes: ReturnType<typeof modeOf>) => {
     if (durability === "none") return modeAndOwner(target, modes)
-    calls.fsync(fd, (error) => {
-      if (error !== undefined) return fail(tempFailure(error))
-      if (stopped()) return
-      modeAndOwner(target, modes)
-    })
+    calls.fsync(
+      fd,
+      guard((error) => {
+        if (error !== undefined) return fail(tempFailure(error))
+        if (stopped()) return
+        modeAndOwner(target, modes)
+      })
+    )
   }
 
   const modeAndOwner = (target: Target, modes: ReturnType<typeof modeOf>) => {
@@ -257,18 +291,27 @@ const start = (
     if (plan === undefined) return rename(modes.createMode)
     const chmod = () => {
       if (plan.chmod === undefined) return rename(modes.createMode)
-      calls.chmod(tempPath, plan.chmod, (error) => {
-        if (error !== undefined) return fail(tempFailure(error))
-        if (stopped()) return
-        rename(modes.createMode)
-      })
+      calls.chmod(
+        tempPath,
+        plan.chmod,
+        guard((error) => {
+          if (error !== undefined) return fail(tempFailure(error))
+          if (stopped()) return
+          rename(modes.createMode)
+        })
+      )
     }
     if (plan.owner === undefined) return chmod()
-    calls.chown(tempPath, plan.owner.uid, plan.owner.gid, (error) => {
-      if (error !== undefined && errorCode(error) !== "EPERM") return fail(tempFailure(error))
-      if (stopped()) return
-      chmod()
-    })
+    calls.chown(
+      tempPath,
+      plan.owner.uid,
+      plan.owner.gid,
+      guard((error) => {
+        if (error !== undefined && errorCode(error) !== "EPERM") return fail(tempFailure(error))
+        if (stopped()) return
+        chmod()
+      })
+    )
   }
 
   // -- rename (beside the close), directory fsync ---------------------------
@@ -289,17 +332,24 @@ const start = (
     }
     const open = fd
     fd = -1
-    calls.rename(tempPath, absolute, (error) => {
-      if (error === undefined) committed = true
-      else {
-        failure = new RenameFailure({ operation, path: absolute, tempPath, reason: reasonOf(error), cause: error })
-      }
-      one()
-    })
-    calls.close(open, (error) => {
-      if (error !== undefined) warnings.push({ message: "closing a temporary file failed", cause: error })
-      one()
-    })
+    calls.rename(
+      tempPath,
+      absolute,
+      guard((error) => {
+        if (error === undefined) committed = true
+        else {
+          failure = new RenameFailure({ operation, path: absolute, tempPath, reason: reasonOf(error), cause: error })
+        }
+        one()
+      })
+    )
+    calls.close(
+      open,
+      guard((error) => {
+        if (error !== undefined) warnings.push({ message: "closing a temporary file failed", cause: error })
+        one()
+      })
+    )
   }
 
   const syncDirectory = (createMode: number) => {
@@ -309,31 +359,41 @@ const start = (
       ))
     const sync = () => {
       if (directoryState === "failed") return directoryFailure(directoryError as PlatformError)
-      calls.fsync(directoryFd, (error) => {
-        closeDirectory()
-        if (error !== undefined) return directoryFailure(error)
-        end(Exit.succeed(createMode))
-      })
+      calls.fsync(
+        directoryFd,
+        guard((error) => {
+          closeDirectory()
+          if (error !== undefined) return directoryFailure(error)
+          end(Exit.succeed(createMode))
+        })
+      )
     }
     if (directoryState === "opening") onDirectory = sync
     else sync()
   }
 
   // the first calls, once every step above is defined (a callback may come at once)
-  calls.lstat(absolute, (error, info) => {
-    statDone = true
-    existing = error === undefined
-      ? info !== undefined && info.type === "File" ? Option.some(info) : undefined
-      : errorCode(error) === "ENOENT"
-      ? Option.none()
-      : undefined
-    afterCreateAndStat()
-  })
-  calls.create(tempPath, request.createMode, (error, opened) => {
-    created = error === undefined
-    if (created) fd = opened
-    afterCreateAndStat()
-  })
+  calls.lstat(
+    absolute,
+    guard((error, info) => {
+      statDone = true
+      existing = error === undefined
+        ? info !== undefined && info.type === "File" ? Option.some(info) : undefined
+        : errorCode(error) === "ENOENT"
+        ? Option.none()
+        : undefined
+      afterCreateAndStat()
+    })
+  )
+  calls.create(
+    tempPath,
+    request.createMode,
+    guard((error, opened) => {
+      created = error === undefined
+      if (created) fd = opened
+      afterCreateAndStat()
+    })
+  )
 
   return {
     interrupt: (callback) => {

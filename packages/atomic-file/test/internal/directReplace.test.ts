@@ -328,6 +328,18 @@ describe("directReplace on scripted calls", () => {
       expect(error?.reason._tag).toBe("IOError")
     }).pipe(Effect.provide(Path.layer)))
 
+  it.effect("an exception thrown inside the chain ends the replace as a defect, rather than leaving it waiting", () =>
+    Effect.gen(function*() {
+      const broken = Object.defineProperty({ ...infoOf("File", 0o100644) }, "mode", {
+        get: () => {
+          throw new Error("boom")
+        }
+      })
+      const fake = scripted({ lstat: broken })
+      const exit = yield* Effect.exit(run(fake.calls))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+    }).pipe(Effect.provide(Path.layer)))
+
   /**
    * Interrupts a replace while `hold` is in flight: the interruption must
    * wait for that call (checked 20 ms in), then for what follows it.
