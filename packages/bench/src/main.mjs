@@ -60,7 +60,7 @@ const config = quick
   : {
     sizes: [100, 4 * KiB, 64 * KiB, MiB, 16 * MiB],
     rounds: 16,
-    perRound: (size) => size <= 64 * KiB ? 12 : size <= MiB ? 3 : 1,
+    perRound: (size) => size <= 64 * KiB ? 12 : size <= MiB ? 3 : 2,
     concurrentRounds: 7,
     streamBytes: 1024 * MiB,
     sessionSizes: [100, 1000, 10000],
@@ -270,7 +270,8 @@ const replaceTables = config.sizes.map((size) =>
         "min – max",
         "writes",
         "ratio to raw of its durability",
-        "CPU per write"
+        "CPU per write",
+        "main thread per write"
       ],
       replace.filter((r) => r.size === size).map((r) => [
         r.contender.raw ? `*${r.contender.name}*` : r.contender.name,
@@ -279,9 +280,10 @@ const replaceTables = config.sizes.map((size) =>
         `${duration(r.min)} – ${duration(r.max)}`,
         String(r.n),
         ratio(r.ratio),
-        duration(r.cpu)
+        duration(r.cpu),
+        duration(r.main)
       ]),
-      ["l", "l", "r", "r", "r", "r", "r"]
+      ["l", "l", "r", "r", "r", "r", "r", "r"]
     )
   ].join("\n")
 )
@@ -315,20 +317,26 @@ function whyMissed() {
     }, "full" took ${duration(full.median)} with it and ${
       duration(fullDefault.median)
     } with the Default layer; "none" ${duration(none.median)} and ${duration(noneDefault.median)}.`,
-    `- **Calls overlap without fibers.** A fork and join cost ${cpu("Effect.fork")} of CPU, two \`FileSystem.stat\` run
-  together with \`Effect.all\` ${cpu("Effect.all of two")} against ${
+    `- **Calls overlap without fibers; on Node a replace is one chain of callbacks.** A fork and join cost ${
+      cpu("Effect.fork")
+    } of CPU, two \`FileSystem.stat\` run together with \`Effect.all\` ${cpu("Effect.all of two")} against ${
       cpu("two FileSystem.stat")
-    } one after the other: a fiber costs more than a short call saves. \`layerNode\` starts a call with a callback and
-  awaits its result later. What is left one after another: for "full", the create (the target's \`lstat\` beside it),
-  the write, the fsync, the rename and the directory's fsync, 5 calls against the raw durable sequence's 8; for
-  "none", the create, the write and the rename (the close beside it), 3 calls against 4.`,
-    `- **The rest is Effect's own work per write.** CPU per write at ${bytes(small)}: AtomicFile "full" ${
-      duration(full.cpu)
-    } against ${duration(rawFull.cpu)} for the raw durable sequence, "none" ${duration(none.cpu)} against ${
-      duration(rawNone.cpu)
-    } (thread pool included). Each call runs through the fiber runtime: the path's validation and turn, the coalescing
-  window (one yield), the guess of the target and its check, the mapping of each call's error, the temporary file as a
-  resource.${
+    } one after the other: a fiber costs more than a short call saves. \`layerNode\` runs a replace of bytes in
+  memory as one chain of \`node:fs\` callbacks inside a single \`Effect.async\` (\`internal/directReplace.ts\`):
+  the target's \`lstat\` beside the temporary file's create, the directory opened during the write, the close beside
+  the rename. What is left one after another: for "full", the create, the write, the fsync, the rename and the
+  directory's fsync, 5 calls against the raw durable sequence's 8; for "none", the create, the write and the rename,
+  3 calls against 4.`,
+    `- **What is left is work on the main thread.** At ${bytes(small)}, the main thread was busy ${
+      duration(none.main)
+    } per "none" write against ${duration(rawNone.main)} for the raw sequence without fsync, and ${
+      duration(full.main)
+    } per "full" write against ${duration(rawFull.main)} (CPU per write, thread pool included: ${
+      duration(none.cpu)
+    } against ${duration(rawNone.cpu)}, and ${duration(full.cpu)} against ${duration(rawFull.cpu)}). AtomicFile makes
+  one call more than the raw sequence (the \`lstat\` that checks that the target is a regular file, not a link or a
+  directory, and gives the mode and owner to keep), reads the umask and the effective ids, and runs the path's turn and
+  the coalescing through the fiber runtime (about 40 Effect operations a write, counted with a scratch script).${
       full.ratio < none.ratio
         ? ` With the fsyncs that work is a smaller share of a write, so "full" comes closer to the raw sequence than
   "none" (ratios ${ratio(full.ratio)} and ${ratio(none.ratio)}).`
@@ -343,8 +351,8 @@ function whyMissed() {
       cpu("FileSystem.readLink")
     } in all). Later writes skip it: \`stat\` finds the very file (device, inode) this writer renamed there, read by an
   \`fstat\` of the temporary file. \`layerNode\` needs neither.`,
-    `- **100 concurrent writes to one file** make one write: the first yields once before it starts, and the 99 others,
-  started at the same moment, join it. The batch's time (${
+    `- **100 concurrent writes to one file** make one write: the first starts at once and takes its content only when it
+  fills its temporary file; the 99 others, started at the same moment, join it meanwhile. The batch's time (${
       duration(oneFile.median)
     }) also holds forking the 100 fibers that make the calls (${
       duration(fanOut.median)
@@ -446,7 +454,8 @@ fresh random order, each doing a few writes one after another (${
 } per round, ${config.rounds} rounds, after one untimed warm-up write each); the table gives the median and the
 min – max per write over all rounds, and the ratio of the median to that of the raw sequence of the same durability.
 "CPU per write" is this process's user + system time over those writes (the thread pool's included) divided by their
-number. AtomicFile is called from an Effect program (one \`runPromise\` per round of writes); the others from an async
+number; "main thread per write" the time the event loop was busy (not waiting for I/O) over those writes
+(\`performance.eventLoopUtilization\`), divided the same way. AtomicFile is called from an Effect program (one \`runPromise\` per round of writes); the others from an async
 loop. The rows named AtomicFile use \`AtomicFile.layerNode\`, the layer for Node programs; the rows that say "Default
 layer" use \`AtomicFile.Default\`, every call through the platform's \`FileSystem\` (as on other platforms and in
 tests).

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto"
 import { mkdirSync, readFileSync } from "node:fs"
 import * as fsp from "node:fs/promises"
 import { dirname, join } from "node:path"
+import { performance } from "node:perf_hooks"
 import { Writer } from "steno"
 import writeFileAtomic from "write-file-atomic"
 import { now, shuffled, summarize } from "./measure.mjs"
@@ -98,6 +99,7 @@ const timedWrites = (runtimes, contender, file, data, count) => {
 export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log }) => {
   const results = new Map() // `${size} ${name}` → times
   const cpu = new Map() // `${size} ${name}` → CPU µs (user + system, thread pool included) of all its writes
+  const main = new Map() // `${size} ${name}` → µs the main thread was busy (event loop not idle) during its writes
   const payloads = new Map(sizes.map((size) => [size, randomBytes(size)]))
   const fileOf = (size, index) => join(root, "replace", String(size), `c${index}`, "target.bin")
   for (const size of sizes) {
@@ -114,11 +116,14 @@ export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log 
       for (const index of shuffled(contenders.map((_, i) => i))) {
         const contender = contenders[index]
         const cpuBefore = process.cpuUsage()
+        const loopBefore = performance.eventLoopUtilization()
         const times = await timedWrites(runtimes, contender, fileOf(size, index), payloads.get(size), perRound(size))
+        const loopUsed = performance.eventLoopUtilization(loopBefore)
         const cpuUsed = process.cpuUsage(cpuBefore)
         const key = `${size} ${contender.name}`
         results.set(key, [...(results.get(key) ?? []), ...times])
         cpu.set(key, (cpu.get(key) ?? 0) + cpuUsed.user + cpuUsed.system)
+        main.set(key, (main.get(key) ?? 0) + loopUsed.active * 1000)
       }
     }
     log(`replace: round ${round + 1}/${rounds}`)
@@ -129,7 +134,8 @@ export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log 
       size,
       contender,
       ...summarize(results.get(`${size} ${contender.name}`)),
-      cpu: cpu.get(`${size} ${contender.name}`) / results.get(`${size} ${contender.name}`).length
+      cpu: cpu.get(`${size} ${contender.name}`) / results.get(`${size} ${contender.name}`).length,
+      main: main.get(`${size} ${contender.name}`) / results.get(`${size} ${contender.name}`).length
     }))
     for (const row of stats) {
       const raw = stats.find((s) => s.contender.raw && s.contender.group === row.contender.group)
