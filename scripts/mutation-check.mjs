@@ -4,89 +4,194 @@
 //
 //   pnpm mutation-check            all mutations
 //   pnpm mutation-check fsync      only those whose name contains "fsync"
+//   pnpm mutation-check --patterns only check that the patterns are still there
 //
 // The source file is restored after each run, also when interrupted. Do not
 // build (tsc -b) while it runs: the build would compile a broken variant.
 import { spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 
-const steps = "packages/atomic-file/src/internal/writeSteps.ts"
-const service = "packages/atomic-file/src/internal/atomicFile.ts"
-const queue = "packages/atomic-file/src/internal/keyedQueue.ts"
+const src = "packages/atomic-file/src/internal"
+const steps = `${src}/writeSteps.ts`
+const service = `${src}/atomicFile.ts`
+const queue = `${src}/keyedQueue.ts`
+const direct = `${src}/directReplace.ts`
+const coalesced = `${src}/coalescedWrites.ts`
+const handles = `${src}/handles.ts`
+const node = `${src}/nodeHandles.ts`
 
+// Each mutation is one or more edits (file, from, to), applied together.
+// "(Effect path)": AtomicFile.Default, and layerNode's streams, updates and
+// fallbacks; "(direct)": layerNode's writeFile (internal/directReplace.ts).
 const mutations = [
   {
-    name: "no directory fsync",
-    file: service,
-    from: `if (durability === "full") {\n        yield* Steps.syncDirectoryInScope(ctx, target)`,
-    to: `if (durability === ("never" as string)) {\n        yield* Steps.syncDirectoryInScope(ctx, target)`
+    name: "no directory fsync (Effect path)",
+    edits: [{
+      file: service,
+      from: `return durability === "full" ? Steps.withDirectoryOpening(ctx, target, steps) : steps(undefined)`,
+      to:
+        `return durability === ("never" as string) ? Steps.withDirectoryOpening(ctx, target, steps) : steps(undefined)`
+    }]
   },
   {
-    name: "no file fsync",
-    file: service,
-    from: `if (durability !== "none") {\n        yield* Steps.syncTemp(`,
-    to: `if (durability === ("never" as string)) {\n        yield* Steps.syncTemp(`
+    name: "no file fsync (Effect path)",
+    edits: [{
+      file: service,
+      from: `if (durability !== "none") {\n            yield* Steps.syncTemp(`,
+      to: `if (durability === ("never" as string)) {\n            yield* Steps.syncTemp(`
+    }]
+  },
+  {
+    name: "no directory fsync (direct)",
+    edits: [{
+      file: direct,
+      from: `if (durability !== "full") return end(Exit.succeed(createMode))`,
+      to: `if (durability !== ("never" as string)) return end(Exit.succeed(createMode))`
+    }]
+  },
+  {
+    name: "no file fsync (direct)",
+    edits: [{
+      file: direct,
+      from: `if (durability === "none") return modeAndOwner(target, modes)`,
+      to: `if (durability !== ("never" as string)) return modeAndOwner(target, modes)`
+    }]
   },
   {
     name: "no per-path order",
-    file: queue,
-    from: "const wait: Effect.Effect<void, E> = previous === undefined",
-    to: "const wait: Effect.Effect<void, E> = previous === undefined || previous !== undefined"
+    edits: [{
+      file: queue,
+      from: "return ticket.previous === undefined ? held : Effect.zipRight(waitTurn<never>(restore, ticket), held)",
+      to: "return held"
+    }]
   },
   {
-    name: "temp file not removed on failure",
-    file: steps,
-    from: "    temp.committed\n      ? closeQuietly(temp.fileScope)",
-    to: "    true\n      ? closeQuietly(temp.fileScope)"
+    name: "temp file not removed on failure (Effect path)",
+    edits: [{ file: steps, from: "  temp.committed\n    ? closeTemp(temp)", to: "  true\n    ? closeTemp(temp)" }]
+  },
+  {
+    name: "temp file not removed on failure (direct)",
+    edits: [{
+      file: direct,
+      from: "const fail = (error: WriteError) => discard(Exit.fail(error))",
+      to: "const fail = (error: WriteError) => end(Exit.fail(error))"
+    }]
   },
   {
     // every chunk of the stream is held in memory until the stream ends
     name: "stream buffered whole before writing",
-    file: steps,
-    from: "  return Stream.runForEach(\n    stream,",
-    to: "  return Stream.runForEach(\n    Stream.rechunk(stream, 1 << 30),"
+    edits: [{ file: steps, from: "Stream.toPull(stream)", to: "Stream.toPull(Stream.rechunk(stream, 1 << 30))" }]
   },
   {
     name: "existing mode ignored",
-    file: steps,
-    from: "onSome: (info) => info.mode & 0o7777",
-    to: "onSome: () => 0o666 & ~mask"
+    edits: [{ file: steps, from: "onSome: (info) => info.mode & 0o7777", to: "onSome: () => 0o666 & ~mask" }]
   },
   {
-    name: "symbolic links not followed",
-    file: steps,
-    from: `if (symlinks === "replace") {`,
-    to: `if (symlinks === "replace" || symlinks === "follow") {`
+    name: "symbolic links not followed (Effect path)",
+    edits: [{
+      file: steps,
+      from: `if (symlinks === "replace") {`,
+      to: `if (symlinks === "replace" || symlinks === "follow") {`
+    }]
   },
   {
-    name: "writes straight into the target (no temp file, no rename)",
-    file: steps,
-    from: "const tempPath = path.join(target.directory, makeTempName(target.base, processId()))",
-    to: "const tempPath = target.path + (processId() < 0 ? makeTempName(target.base, 0) : \"\")"
+    name: "a link taken for a regular file (direct)",
+    edits: [{
+      file: direct,
+      from: `info !== undefined && info.type === "File" ? Option.some(info) : undefined`,
+      to: `info !== undefined && info.type !== "Directory" ? Option.some(info) : Option.none()`
+    }]
+  },
+  {
+    name: "writes straight into the target, no rename (Effect path)",
+    edits: [
+      {
+        file: steps,
+        from: "const tempPath = path.join(target.directory, makeTempName(target.base, processId()))",
+        to: "const tempPath = target.path + (processId() < 0 ? makeTempName(target.base, 0) : \"\")"
+      },
+      {
+        file: handles,
+        from: `create: (path, mode) => open(path, { flag: "wx", mode })`,
+        to: `create: (path, mode) => open(path, { flag: "w", mode })`
+      },
+      {
+        file: node,
+        from: `NFS.open(path, "wx", mode, callback)), makeHandle)`,
+        to: `NFS.open(path, "w", mode, callback)), makeHandle)`
+      },
+      { file: steps, from: "ctx.fs.rename(temp.path, target.path).pipe(", to: "Effect.void.pipe(" }
+    ]
+  },
+  {
+    name: "writes straight into the target, no rename (direct)",
+    edits: [
+      {
+        file: direct,
+        from: "const tempPath = request.path.join(directory, makeTempName(base, processId()))",
+        to: "const tempPath = absolute + (processId() < 0 ? makeTempName(base, 0) : \"\")"
+      },
+      { file: node, from: `NFS.open(path, "wx", mode, done)`, to: `NFS.open(path, "w", mode, done)` },
+      {
+        file: direct,
+        from: "calls.rename(\n      tempPath,\n      absolute,",
+        to:
+          "((_a: string, _b: string, callback: (error: undefined) => void) => callback(undefined))(\n      tempPath,\n      absolute,"
+      }
+    ]
+  },
+  {
+    name: "an interrupted replace not waited for (direct)",
+    edits: [{
+      file: direct,
+      from: "      onEnd = callback",
+      to: "      callback({ exit: Exit.void as never, warnings: [] })"
+    }]
+  },
+  {
+    name: "coalesced content taken when the batch starts, not when it is written",
+    edits: [{
+      file: coalesced,
+      from: "return Effect.onExit(queue.runTicket(ticket, restore)(run(takeFrom(path, batch))), finish(path, batch))",
+      to:
+        "const taken = takeFrom(path, batch)()\n        return Effect.onExit(queue.runTicket(ticket, restore)(run(() => taken)), finish(path, batch))"
+    }]
+  },
+  {
+    name: "calls that joined an interrupted batch not written again",
+    edits: [{
+      file: coalesced,
+      from: "          ? submit(path, key, data, seq, run)",
+      to: "          ? Effect.failCause(cause)"
+    }]
   }
 ]
 
-const only = process.argv[2]
+// `--patterns`: only check that every mutation's patterns are still in the sources
+const patternsOnly = process.argv.includes("--patterns")
+const only = process.argv.slice(2).find((arg) => !arg.startsWith("--"))
 const selected = mutations.filter((m) => only === undefined || m.name.includes(only))
 let caught = 0
 const missed = []
 for (const mutation of selected) {
-  const original = readFileSync(mutation.file, "utf8")
-  let mutated = original
-  for (const { from, to } of [mutation]) {
-    if (!mutated.includes(from)) {
-      console.error(`mutation "${mutation.name}": its pattern is no longer in ${mutation.file}; update this script`)
+  const originals = new Map()
+  for (const { file } of mutation.edits) {
+    if (!originals.has(file)) originals.set(file, readFileSync(file, "utf8"))
+  }
+  const mutated = new Map(originals)
+  for (const { file, from, to } of mutation.edits) {
+    const text = mutated.get(file)
+    if (!text.includes(from)) {
+      console.error(`mutation "${mutation.name}": its pattern is no longer in ${file}; update this script`)
       process.exit(2)
     }
-    mutated = mutated.replace(from, to)
+    mutated.set(file, text.replace(from, to))
   }
-  if (mutation.file === steps && mutation.name.startsWith("writes straight")) {
-    // the target itself is opened: drop the exclusive flag and the rename
-    mutated = mutated.replace(`{ flag: "wx", mode: 0o600 }`, `{ flag: "w", mode: 0o600 }`)
-      .replace("ctx.fs.rename(temp.path, target.path).pipe(", "Effect.void.pipe(")
+  if (patternsOnly) continue
+  const restore = () => {
+    for (const [file, text] of originals) writeFileSync(file, text)
   }
-  const restore = () => writeFileSync(mutation.file, original)
-  // interrupted: put the source back and stop (do not go on to the next one)
+  // interrupted: put the sources back and stop (do not go on to the next one)
   const abort = () => {
     restore()
     process.exit(130)
@@ -94,7 +199,7 @@ for (const mutation of selected) {
   process.once("SIGINT", abort)
   process.once("SIGTERM", abort)
   try {
-    writeFileSync(mutation.file, mutated)
+    for (const [file, text] of mutated) writeFileSync(file, text)
     const run = spawnSync("npx", ["vitest", "run", "--project", "atomic-file"], { encoding: "utf8" })
     const failures = (run.stdout + run.stderr).split("\n").filter((line) => line.includes(" × ")).length
     if (run.status !== 0) {
@@ -109,6 +214,10 @@ for (const mutation of selected) {
     process.removeListener("SIGINT", abort)
     process.removeListener("SIGTERM", abort)
   }
+}
+if (patternsOnly) {
+  console.log(`mutation-check: the patterns of all ${selected.length} mutations are in the sources`)
+  process.exit(0)
 }
 console.log(`mutation-check: ${caught} caught, ${missed.length} missed`)
 process.exit(missed.length === 0 ? 0 : 1)
