@@ -218,13 +218,16 @@ export interface AtomicFileService {
   /**
    * Replaces `path` with `data`, atomically and (by default) durably.
    *
-   * Writes to one path are applied in call order, and coalesced: a call that
-   * finds the path busy joins the writes queued last for it (same operation
-   * and options), which write only the last call's content, once. Each call
-   * returns only once its own content or a newer one is written with its
-   * durability; the last call's content wins. Any other operation on the path
-   * ends the batch. Interrupting one member of a batch does not stop it;
-   * interrupting all of them drops it, or interrupts it before the rename.
+   * Writes to one path are applied in call order, and coalesced: a batch of
+   * writes (same operation and options) takes its content only when it
+   * starts filling its temporary file, and until then later calls join it;
+   * it writes the last call's content, once. Each call returns only once
+   * its own content or a newer one is written with its durability; the last
+   * call's content wins. Any other operation on the path ends the batch.
+   * Interrupting one member of a batch does not stop the others' write
+   * (when the caller whose fiber runs it is interrupted, the others write
+   * again); interrupting all of them drops it, or interrupts it before the
+   * rename.
    */
   readonly writeFile: (path: string, data: Uint8Array, options?: WriteOptions) => Effect.Effect<void, WriteError>
   /** Replaces `path` with the UTF-8 encoding of `data`; coalesced as `writeFile` is. */

@@ -37,7 +37,9 @@ export interface CrashCheckOptions {
   /**
    * Run the write path of `AtomicFile.layerNode`, which guesses the target
    * with an `lstat` (emulated here by `readLink` and `stat`) rather than
-   * resolving it first. Default `false`: the path of `AtomicFile.Default`.
+   * resolving it first, and runs `writeFile` as one chain of callbacks (the
+   * direct replace, its calls made on the simulator). Default `false`: the
+   * path of `AtomicFile.Default`.
    */
   readonly guessTargets?: boolean
 }
