@@ -393,6 +393,23 @@ describe("AtomicFile.layerNode takes the direct replace", () => {
     return { made, layer }
   }
 
+  it.scoped("100 concurrent writes to one file: one direct replace, the last call's content", () => {
+    const { layer, made } = counted()
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const dir = yield* tempDirectory
+      yield* atomic.writeFileString(`${dir}/f`, "old")
+      made.length = 0
+      yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, i) => i),
+        (i) => atomic.writeFileString(`${dir}/f`, `content ${i}`),
+        { concurrency: "unbounded", discard: true }
+      )
+      expect(made.filter((call) => call === "rename")).toEqual(["rename"])
+      expect(yield* readText(`${dir}/f`)).toBe("content 99")
+    }).pipe(Effect.provide(layer))
+  })
+
   it.scoped("writeFile of a regular file: all its calls direct; of a link: falls back and writes through the link", () => {
     const { layer, made } = counted()
     return Effect.gen(function*() {
