@@ -98,8 +98,8 @@ const mutations = [
     name: "a link taken for a regular file (direct)",
     edits: [{
       file: direct,
-      from: `info !== undefined && info.type === "File" ? Option.some(info) : undefined`,
-      to: `info !== undefined && info.type !== "Directory" ? Option.some(info) : Option.none()`
+      from: `info.type === "File" ? Option.some(info) : undefined`,
+      to: `info.type !== "Directory" ? Option.some(info) : Option.none()`
     }]
   },
   {

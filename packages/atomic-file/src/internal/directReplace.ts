@@ -378,7 +378,7 @@ const start = (
     guard((error, info) => {
       statDone = true
       existing = error === undefined
-        ? info !== undefined && info.type === "File" ? Option.some(info) : undefined
+        ? info.type === "File" ? Option.some(info) : undefined
         : errorCode(error) === "ENOENT"
         ? Option.none()
         : undefined

@@ -70,7 +70,7 @@ export type Callback<A> = (error: PlatformError | undefined, value: A) => void
  * called before the call returns (a synchronous `FileSystem`).
  */
 export interface DirectCalls {
-  readonly lstat: (path: string, callback: Callback<FileSystem.File.Info | undefined>) => void
+  readonly lstat: (path: string, callback: Callback<FileSystem.File.Info>) => void
   /** exclusive create (`wx`) with `mode` (the umask applies); a descriptor */
   readonly create: (path: string, mode: number, callback: Callback<number>) => void
   /** writes `data` from `offset` at `position`, the count written (writes are sequential) */
@@ -187,20 +187,29 @@ const linkInfo: FileSystem.File.Info = {
 }
 
 /**
- * `handles` with an `lstat` made of `readLink` (a link: its info says so)
- * and `stat` (EINVAL from `readLink`: not a link), made when awaited: for
- * the simulators of the tests, to run the write path of
- * `AtomicFile.layerNode` over a FileSystem that has no `lstat`.
+ * An `lstat` made of `readLink` (a link: its info says so) and `stat`
+ * (EINVAL from `readLink`: not a link), for a FileSystem that has none.
  */
-export const withEmulatedLinkStat = (handles: Handles, fs: FileSystem.FileSystem): Handles => ({
-  ...handles,
-  direct: directCallsOver(fs),
-  startLinkStat: (path) =>
-    lazy(Effect.matchEffect(fs.readLink(path), {
+const emulatedLinkStat =
+  (fs: FileSystem.FileSystem) => (path: string): Effect.Effect<FileSystem.File.Info, PlatformError> =>
+    Effect.matchEffect(fs.readLink(path), {
       onSuccess: () => Effect.succeed(linkInfo),
       onFailure: (error) => errorCode(error) === "EINVAL" ? fs.stat(path) : Effect.fail(error)
-    }))
-})
+    })
+
+/**
+ * `handles` with the emulated `lstat` (made when awaited) and direct calls
+ * over `fs`: for the simulators of the tests, to run the write path of
+ * `AtomicFile.layerNode` over a FileSystem that has no `lstat`.
+ */
+export const withEmulatedLinkStat = (handles: Handles, fs: FileSystem.FileSystem): Handles => {
+  const linkStat = emulatedLinkStat(fs)
+  return {
+    ...handles,
+    direct: directCallsOver(fs),
+    startLinkStat: (path) => lazy(linkStat(path))
+  }
+}
 
 /**
  * `DirectCalls` over a platform `FileSystem`: each call runs its effect
@@ -248,12 +257,7 @@ export const directCallsOver = (fs: FileSystem.FileSystem): DirectCalls => {
     return entry
   }
 
-  const linkStat = (path: string): Effect.Effect<FileSystem.File.Info | undefined, PlatformError> =>
-    Effect.matchEffect(fs.readLink(path), {
-      // a link: `lstat` only tells the replace that it is not a regular file
-      onSuccess: () => Effect.succeed(undefined),
-      onFailure: (error) => errorCode(error) === "EINVAL" ? fs.stat(path) : Effect.fail(error)
-    })
+  const linkStat = emulatedLinkStat(fs)
 
   return {
     lstat: (path, callback) => run(linkStat(path), callback),

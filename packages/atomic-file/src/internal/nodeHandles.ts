@@ -211,10 +211,10 @@ const directCall = <A>(
 /** The calls of `directReplace`, made with node:fs. */
 const directCalls: DirectCalls = {
   lstat: (path, callback) =>
-    directCall<FileSystem.File.Info | undefined>(
+    directCall<FileSystem.File.Info>(
       "lstat",
       path,
-      (done) => NFS.lstat(path, (error, stats) => done(error, error === null ? fileInfo(stats) : undefined)),
+      (done) => NFS.lstat(path, (error, stats) => done(error, error === null ? fileInfo(stats) : undefined as never)),
       callback
     ),
   create: (path, mode, callback) => directCall("open", path, (done) => NFS.open(path, "wx", mode, done), callback),
