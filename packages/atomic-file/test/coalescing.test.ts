@@ -321,9 +321,11 @@ describe("the readlink shortcut for a file this writer put in place", () => {
       yield* atomic.writeFileString(target, "three")
       expect(yield* fs.readLink(target)).toBe("g")
       expect(yield* readText(`${dir}/g`)).toBe("three")
-      // replaced by another regular file (another inode): looked at again
-      yield* fs.remove(target)
-      yield* fs.writeFileString(target, "other")
+      // replaced by another regular file (another inode: made while the old
+      // one still exists, which a file system may otherwise reuse at once):
+      // looked at again
+      yield* fs.writeFileString(`${dir}/h`, "other")
+      yield* fs.rename(`${dir}/h`, target)
       const before = readLinks.length
       yield* atomic.writeFileString(target, "four")
       expect(readLinks.length).toBe(before + 1)
