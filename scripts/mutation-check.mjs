@@ -95,11 +95,11 @@ const mutations = [
     }]
   },
   {
-    name: "a link taken for a regular file (direct)",
+    name: "a link taken for a regular file (guessed target, both layerNode paths)",
     edits: [{
-      file: direct,
-      from: `info.type === "File" ? Option.some(info) : undefined`,
-      to: `info.type !== "Directory" ? Option.some(info) : Option.none()`
+      file: steps,
+      from: `? info !== undefined && info.type === "File" ? Option.some(info) : undefined`,
+      to: `? info !== undefined && info.type !== "Directory" ? Option.some(info) : Option.none()`
     }]
   },
   {

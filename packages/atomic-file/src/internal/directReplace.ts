@@ -32,7 +32,7 @@ import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import {
   CleanupFailure,
   DirectorySyncFailure,
@@ -45,7 +45,7 @@ import { errorCode, reasonOf } from "./errno.js"
 import type { Callback, DirectCalls } from "./handles.js"
 import { processId } from "./processInfo.js"
 import { makeTempName } from "./tempName.js"
-import { modeAndOwnerPlan, modeOf, type Target } from "./writeSteps.js"
+import { checkGuess, createdModeOf, modeAndOwnerPlan, modeOf, type Target } from "./writeSteps.js"
 
 export interface DirectRequest {
   readonly operation: Operation
@@ -213,7 +213,7 @@ const start = (
     if (stopped()) return
     const target: Target = { path: absolute, directory, base, existing }
     const modes = modeOf(target, request.requestedMode)
-    createdMode = request.createMode & ~modes.mask
+    createdMode = createdModeOf(request.createMode, modes)
     if ((createdMode & ~modes.createMode) === 0) {
       return writeAll(target, modes)
     }
@@ -377,11 +377,7 @@ const start = (
     absolute,
     guard((error, info) => {
       statDone = true
-      existing = error === undefined
-        ? info.type === "File" ? Option.some(info) : undefined
-        : errorCode(error) === "ENOENT"
-        ? Option.none()
-        : undefined
+      existing = checkGuess(error, info)
       afterCreateAndStat()
     })
   )

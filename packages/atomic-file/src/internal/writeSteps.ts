@@ -469,6 +469,24 @@ const releaseTemp = (ctx: WriteContext, target: Target) => (temp: TempFile): Eff
     )
 
 /**
+ * What the target's `lstat` says of the guess that it is a regular file or
+ * nothing: the file replaced (`None`: nothing), or `undefined` when the
+ * guess was wrong (a link, a directory, ...) or the call failed.
+ */
+export const checkGuess = (
+  error: PlatformError | undefined,
+  info: FileSystem.File.Info | undefined
+): Option.Option<FileSystem.File.Info> | undefined =>
+  error === undefined
+    ? info !== undefined && info.type === "File" ? Option.some(info) : undefined
+    : errorCode(error) === "ENOENT"
+    ? Option.none()
+    : undefined
+
+/** The permission bits a create with `createMode` gave, the umask applied. */
+export const createdModeOf = (createMode: number, modes: { readonly mask: number }): number => createMode & ~modes.mask
+
+/**
  * With handles that have `lstat` (`Handles.startLinkStat`): the target's
  * `lstat` and the temporary file's create at once, on the guess that the
  * path is a regular file or nothing (so the temporary file belongs in its
@@ -507,17 +525,15 @@ export const createGuessed = (
     if (Exit.isFailure(created)) return undefined
     const temp = created.value
     const existing = Exit.isSuccess(stat)
-      ? stat.value.type === "File" ? Option.some(stat.value) : undefined
-      : errorCode(Cause.squash(stat.cause) as PlatformError) === "ENOENT"
-      ? Option.none()
-      : undefined
+      ? checkGuess(undefined, stat.value)
+      : checkGuess(Cause.squash(stat.cause) as PlatformError, undefined)
     if (existing === undefined) {
       yield* releaseTemp(ctx, guess)(temp)
       return undefined
     }
     const target: Target = { ...guess, existing }
     const modes = modeOf(target, requestedMode)
-    const createdMode = createMode & ~modes.mask
+    const createdMode = createdModeOf(createMode, modes)
     if ((createdMode & ~modes.createMode) === 0) {
       return { target, temp, modes: { ...modes, createdMode } }
     }
