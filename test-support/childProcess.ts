@@ -4,10 +4,10 @@
  * package's built `dist/` (so the tests build first) and talks back one line
  * at a time on stdout; the parent may write lines to its stdin.
  *
- * A test that starts hundreds of children may have the script bundled first
- * (esbuild, the built `dist/` and its dependencies into one file): such a
- * child starts about four times faster than one that loads every module of
- * Effect separately. Native addons (os-lock) stay outside the bundle.
+ * The script is bundled first (esbuild, the built `dist/` and its
+ * dependencies into one file, once per script): such a child starts about
+ * four times faster than one that loads every module of Effect separately.
+ * Native addons (os-lock) stay outside the bundle.
  */
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -93,21 +93,22 @@ export const childProcessesOf = (packageUrl: URL) => {
   /**
    * Starts `node` on `script` (an ES module's source; `DIST` in it is
    * replaced by the path of the package's `dist/index.js`) with `args` after
-   * `--`. The child is killed when the scope closes, if still running. With
-   * `bundle`, the child runs the script bundled (see above); with `via`,
-   * node runs under that command.
+   * `--`. The child is killed when the scope closes, if still running. The
+   * child runs the script bundled (see above) unless `bundle` is false; with
+   * `via`, node runs under that command.
    */
   const spawnScript = (
     script: string,
     args: ReadonlyArray<string> = [],
     options?: {
+      /** false: node loads the script's modules one by one (default: bundled) */
       readonly bundle?: boolean
       /** a command that runs node, as `setpriv --reuid=65534` or `prlimit --nofile=64` */
       readonly via?: ReadonlyArray<string>
     }
   ) =>
     Effect.flatMap(
-      options?.bundle === true
+      options?.bundle !== false
         ? Effect.map(bundled(script.replaceAll("DIST", JSON.stringify(distIndex))), (file) => [file, ...args])
         : Effect.succeed([
           "--input-type=module",

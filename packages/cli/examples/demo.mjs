@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
-const bin = (name) => fileURLToPath(new URL(`../dist/bin/${name}.js`, import.meta.url))
+const bin = (name) => fileURLToPath(new URL(`../dist/bundle/${name}.js`, import.meta.url))
 const samples = fileURLToPath(new URL("sample-sessions.jsonl", import.meta.url))
 const cwd = mkdtempSync(join(tmpdir(), "intent-demo-"))
 

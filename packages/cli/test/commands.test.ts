@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url"
 import { afterEach, beforeEach } from "vitest"
 import { type ProcessOptions, type ProcessResult, runProcess } from "./runProcess.js"
 
-const bin = (name: string) => fileURLToPath(new URL(`../dist/bin/${name}.js`, import.meta.url))
+const bin = (name: string) => fileURLToPath(new URL(`../dist/bundle/${name}.js`, import.meta.url))
 const samples = fileURLToPath(new URL("../examples/sample-sessions.jsonl", import.meta.url))
 
 /** Runs a built command; the environment never names a sessions file unless the test says so. */

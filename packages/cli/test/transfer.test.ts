@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { runProcess } from "./runProcess.js"
 
-const bin = fileURLToPath(new URL("../dist/bin/intent-sessions.js", import.meta.url))
+const bin = fileURLToPath(new URL("../dist/bundle/intent-sessions.js", import.meta.url))
 const fixture = fileURLToPath(new URL("../../session-storage/test/fixtures/intent-sessions.jsonl", import.meta.url))
 /** 310 sessions written by the original tool, without a final newline */
 const original = readFileSync(fixture, "utf8")

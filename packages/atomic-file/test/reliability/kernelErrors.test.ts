@@ -70,7 +70,7 @@ const writeInChild = (target: string, via: ReadonlyArray<string>, fill = false) 
       )
     }
     // bundled: one file to load, so that a low descriptor limit leaves Node room to start
-    const child = yield* spawnScript(writerScript, fill ? [target, "fill"] : [target], { via, bundle: true })
+    const child = yield* spawnScript(writerScript, fill ? [target, "fill"] : [target], { via })
     const line = yield* child.waitForLine((line) => line.startsWith("{"))
     const result = JSON.parse(line) as { uid: number; opened: number; error: Observed | null }
     if (result.error === null) return yield* Effect.dieMessage(`the child's write succeeded: ${line}`)

@@ -70,7 +70,7 @@ describe("SIGKILL at random moments", () => {
         const outcomes = { lastAcknowledged: 0, oneNewer: 0 }
         yield* killLoop({
           kills: KILLS,
-          spawn: spawnScript(writerScript, [target], { bundle: true }),
+          spawn: spawnScript(writerScript, [target]),
           go: () => String(known + 1),
           maxDelayMillis: MAX_DELAY_MILLIS,
           afterKill: (child, index) =>

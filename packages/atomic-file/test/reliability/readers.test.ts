@@ -55,7 +55,7 @@ const measure = (how: "atomic" | "plain") =>
     const dir = yield* tempDirectory
     const file = `${dir}/versions`
     yield* atomic.writeFile(file, versionBytes(0, new Uint8Array(0)))
-    const child = yield* spawnScript(writerScript, [file, how], { bundle: true })
+    const child = yield* spawnScript(writerScript, [file, how])
     yield* child.waitForLine((line) => line === "writing")
     let n = 1
     const writeOnce = Effect.suspend(() => {

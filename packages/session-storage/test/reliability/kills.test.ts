@@ -63,7 +63,7 @@ describe("SIGKILL at random moments", () => {
         let unacknowledgedPresent = 0
         yield* killLoop({
           kills: KILLS,
-          spawn: spawnScript(saverScript, [file, JSON.stringify(session("template"))], { bundle: true }),
+          spawn: spawnScript(saverScript, [file, JSON.stringify(session("template"))]),
           go: (index) => String((index + 1) * 1_000_000),
           maxDelayMillis: MAX_DELAY_MILLIS,
           afterKill: (child, index) =>
