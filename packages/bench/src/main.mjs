@@ -61,7 +61,7 @@ const config = quick
     sizes: [100, 4 * KiB, 64 * KiB, MiB, 16 * MiB],
     rounds: 16,
     perRound: (size) => size <= 64 * KiB ? 12 : size <= MiB ? 3 : 2,
-    concurrentRounds: 7,
+    concurrentRounds: 15,
     streamBytes: 1024 * MiB,
     sessionSizes: [100, 1000, 10000],
     sessionRounds: 8,
@@ -493,16 +493,18 @@ ${replaceTables.join("\n\n")}
 ## 100 concurrent writes of ${bytes(concurrentSize)}
 
 All 100 calls start at once, each with its own content; "one file": all to the same file, "100 files": one each.
-Total time of the batch, ${config.concurrentRounds} rounds in random order. "last call's content" counts the rounds
+Total time of the batch, ${config.concurrentRounds} rounds; in each, the batches and the two references below run in a
+fresh random order, each after a sync(2), so that no batch's fsync also writes out what the one before left
+unsynced (with ext4's ordered journal, it would). "last call's content" counts the rounds
 after which the one file held the content of the last call made (AtomicFile promises it and the harness fails
 otherwise; for the others it is recorded). For reference, one AtomicFile "full" write of this size took ${
   duration(singleFull)
 } (median above) to a file written over and over, and ${
   duration(singleFresh.median)
-} (median of ${config.concurrentRounds}) to a file just created, as each batch's file is (the journal commit of the create then falls to the
+} (median of ${config.concurrentRounds}, in the same rounds) to a file just created, as each batch's file is (the journal commit of the create then falls to the
 first fsync); forking 100 fibers that only yield, as the AtomicFile rows do to make their calls, took ${
   duration(fanOut.median)
-} (median). The last column is in the first of these two.
+} (median, in the same rounds). The last column is in the first of these two.
 
 ${
   table(

@@ -3,6 +3,7 @@
 import { AtomicFile } from "@intent/atomic-file/AtomicFile"
 import { writeFile as atomicallyWrite } from "atomically"
 import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, readFileSync } from "node:fs"
 import * as fsp from "node:fs/promises"
@@ -174,58 +175,70 @@ export const runConcurrent = async ({ runtime, root, rounds, writers, size, log 
     return Promise.all(contents.map((data, i) => contender.write(files[i], data)))
   }
 
+  // Each round runs, in a fresh random order: every contender's batch to one
+  // file and to 100 files, and the two references for the AtomicFile rows
+  // (one "full" write to a file just created, as each batch's file is; and
+  // forking 100 fibers that only yield, as the AtomicFile rows do to make
+  // their calls). Before each, sync(2) writes out what the one before left
+  // unsynced: with ext4's ordered journal an fsync would otherwise also write
+  // the data of the files a contender without fsync left dirty.
   const results = new Map()
+  const record = (key, elapsed) => {
+    const entry = results.get(key) ?? { times: [], lastWins: 0, checked: 0 }
+    entry.times.push(elapsed)
+    results.set(key, entry)
+    return entry
+  }
+  const items = [
+    ...concurrentContenders.flatMap((contender, index) =>
+      ["one file", "100 files"].map((shape) => ({ contender, index, shape }))
+    ),
+    { reference: "singleFresh" },
+    { reference: "fanOut" }
+  ]
   for (let round = 0; round < rounds; round++) {
-    for (const index of shuffled(concurrentContenders.map((_, i) => i))) {
-      const contender = concurrentContenders[index]
-      for (const shape of ["one file", "100 files"]) {
-        const directory = join(root, "concurrent", `r${round}`, `c${index}`, shape === "one file" ? "one" : "many")
-        mkdirSync(directory, { recursive: true })
-        const files = contents.map((_, i) => join(directory, shape === "one file" ? "target.bin" : `target-${i}.bin`))
-        for (const file of new Set(files)) await fsp.writeFile(file, "old")
+    for (const item of shuffled(items)) {
+      const name = item.reference ?? `c${item.index}-${item.shape === "one file" ? "one" : "many"}`
+      const directory = join(root, "concurrent", `r${round}`, name)
+      mkdirSync(directory, { recursive: true })
+      if (item.reference === "fanOut") {
+        execFileSync("sync")
         const started = now()
-        await batch(contender, files)
-        const elapsed = now() - started
-        const key = `${shape} ${contender.name}`
-        const entry = results.get(key) ?? { times: [], lastWins: 0, checked: 0 }
-        entry.times.push(elapsed)
-        if (shape === "one file") {
-          entry.checked++
-          if (readFileSync(files[0]).equals(last)) entry.lastWins++
-          else if (contender.durability !== undefined) {
-            throw new Error(`${contender.name}: after ${writers} concurrent writes the file is not the last call's`)
-          }
-        } else {
-          contents.forEach((data, i) => {
-            if (!readFileSync(files[i]).equals(data)) throw new Error(`${contender.name}: ${files[i]} is wrong`)
-          })
+        await runtime.runPromise(
+          Effect.forEach(contents, () => Effect.yieldNow(), { concurrency: "unbounded", discard: true })
+        )
+        record("fanOut", now() - started)
+        continue
+      }
+      if (item.reference === "singleFresh") {
+        const file = join(directory, "target.bin")
+        await fsp.writeFile(file, "old")
+        execFileSync("sync")
+        const started = now()
+        await runtime.runPromise(Effect.flatMap(AtomicFile, (atomic) => atomic.writeFile(file, contents[0])))
+        record("singleFresh", now() - started)
+        continue
+      }
+      const { contender, shape } = item
+      const files = contents.map((_, i) => join(directory, shape === "one file" ? "target.bin" : `target-${i}.bin`))
+      for (const file of new Set(files)) await fsp.writeFile(file, "old")
+      execFileSync("sync")
+      const started = now()
+      await batch(contender, files)
+      const entry = record(`${shape} ${contender.name}`, now() - started)
+      if (shape === "one file") {
+        entry.checked++
+        if (readFileSync(files[0]).equals(last)) entry.lastWins++
+        else if (contender.durability !== undefined) {
+          throw new Error(`${contender.name}: after ${writers} concurrent writes the file is not the last call's`)
         }
-        results.set(key, entry)
+      } else {
+        contents.forEach((data, i) => {
+          if (!readFileSync(files[i]).equals(data)) throw new Error(`${contender.name}: ${files[i]} is wrong`)
+        })
       }
     }
     log(`concurrent: round ${round + 1}/${rounds}`)
-  }
-  // one AtomicFile "full" write to a file created just before, as the batch's
-  // file is (the journal commit of the create then falls to that write): the
-  // batch's cost in single writes made under the same conditions
-  const singleFresh = []
-  for (let round = 0; round < rounds; round++) {
-    const directory = join(root, "concurrent", `single-r${round}`)
-    mkdirSync(directory, { recursive: true })
-    const file = join(directory, "target.bin")
-    await fsp.writeFile(file, "old")
-    const started = now()
-    await runtime.runPromise(Effect.flatMap(AtomicFile, (atomic) => atomic.writeFile(file, contents[0])))
-    singleFresh.push(now() - started)
-  }
-  // what fanning out 100 fibers costs by itself, for the AtomicFile rows
-  const fanOut = []
-  for (let round = 0; round < rounds; round++) {
-    const started = now()
-    await runtime.runPromise(
-      Effect.forEach(contents, () => Effect.yieldNow(), { concurrency: "unbounded", discard: true })
-    )
-    fanOut.push(now() - started)
   }
   const rows = concurrentContenders.flatMap((contender) =>
     ["one file", "100 files"].map((shape) => {
@@ -233,5 +246,9 @@ export const runConcurrent = async ({ runtime, root, rounds, writers, size, log 
       return { contender, shape, ...summarize(entry.times), lastWins: entry.lastWins, checked: entry.checked }
     })
   )
-  return { rows, fanOut: summarize(fanOut), singleFresh: summarize(singleFresh) }
+  return {
+    rows,
+    fanOut: summarize(results.get("fanOut").times),
+    singleFresh: summarize(results.get("singleFresh").times)
+  }
 }
