@@ -28,6 +28,7 @@ const AREAS = [
   ["readers", "3. Readers during writes"],
   ["kernel-errors", "4. Real errors from a real kernel"],
   ["power-loss", "5. Power loss on a real file system"],
+  ["modes", "6. Permission bits of new files under concurrent writes"],
   ["crash-sim", "Crash simulator"]
 ]
 

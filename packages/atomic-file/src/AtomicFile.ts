@@ -53,7 +53,8 @@ export interface WriteOptions {
   readonly durability?: Durability
   /**
    * The new file's permission bits, applied with chmod (not masked by the
-   * umask). Default: the replaced file's mode, else 0o666 minus umask.
+   * umask). Default: the replaced file's mode, else 0o666 minus the umask
+   * (the process's umask when the layer was built).
    */
   readonly mode?: number
   /**
@@ -110,7 +111,7 @@ export interface AppendOptions {
    * created it. `"file"`: fsync the file. `"none"`: no fsync.
    */
   readonly durability?: Durability
-  /** The mode of a file the call creates (set with chmod). Default 0o666 minus umask. */
+  /** The mode of a file the call creates (set with chmod). Default 0o666 minus the umask. */
   readonly mode?: number
   /** Default `"follow"`; `"replace"` would append to the link itself, so it is treated as follow. */
   readonly symlinks?: "follow" | "replace"

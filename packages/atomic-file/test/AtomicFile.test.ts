@@ -5,6 +5,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { AtomicFile } from "../src/AtomicFile.js"
@@ -320,27 +322,76 @@ for (
 
       it.scoped("bits the umask takes away, and set-user-ID, set-group-ID and sticky bits, are set after the create", () =>
         Effect.gen(function*() {
-          const atomic = yield* AtomicFile
           const fs = yield* FileSystem.FileSystem
           const dir = yield* tempDirectory
           yield* Effect.acquireRelease(
             Effect.sync(() => process.umask(0o027)),
             (previous) => Effect.sync(() => process.umask(previous))
           )
-          {
-            // asked for: group and other bits a create under umask 027 cannot give
-            yield* atomic.writeFileString(`${dir}/asked`, "new", { mode: 0o666 })
-            expect((yield* fs.stat(`${dir}/asked`)).mode & 0o7777).toBe(0o666)
-            // kept: the replaced file's mode, special bits included
-            for (const mode of [0o4755, 0o2750, 0o1777, 0o664]) {
-              const file = `${dir}/kept${mode.toString(8)}`
-              yield* fs.writeFileString(file, "old")
-              yield* fs.chmod(file, mode)
-              yield* atomic.writeFileString(file, "new")
-              expect(yield* readText(file)).toBe("new")
-              expect((yield* fs.stat(file)).mode & 0o7777, mode.toString(8)).toBe(mode)
-            }
-          }
+          // a layer built now: it reads the mask once, when it is built
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const atomic = yield* AtomicFile
+              // asked for: group and other bits a create under umask 027 cannot give
+              yield* atomic.writeFileString(`${dir}/asked`, "new", { mode: 0o666 })
+              expect((yield* fs.stat(`${dir}/asked`)).mode & 0o7777).toBe(0o666)
+              // kept: the replaced file's mode, special bits included
+              for (const mode of [0o4755, 0o2750, 0o1777, 0o664]) {
+                const file = `${dir}/kept${mode.toString(8)}`
+                yield* fs.writeFileString(file, "old")
+                yield* fs.chmod(file, mode)
+                yield* atomic.writeFileString(file, "new")
+                expect(yield* readText(file)).toBe("new")
+                expect((yield* fs.stat(file)).mode & 0o7777, mode.toString(8)).toBe(mode)
+              }
+              // new: 0o666 minus the mask
+              yield* atomic.writeFileString(`${dir}/new`, "new")
+              expect((yield* fs.stat(`${dir}/new`)).mode & 0o7777).toBe(0o640)
+            }),
+            Layer.fresh(live)
+          )
+        }))
+
+      it.scoped("the umask is read when the layer is built, never while writing (reading it sets it to 0 for a moment)", () =>
+        Effect.gen(function*() {
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* tempDirectory
+          // process.umask() with no argument sets the mask to 0 for a moment:
+          // a file the thread pool creates meanwhile gets every permission bit
+          const reads = { count: 0 }
+          const original = process.umask
+          yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              process.umask = ((mask?: string | number) => {
+                if (mask === undefined) reads.count++
+                return mask === undefined ? original() : original(mask)
+              }) as typeof process.umask
+            }),
+            () => Effect.sync(() => (process.umask = original))
+          )
+          yield* Effect.provide(
+            Effect.gen(function*() {
+              const atomic = yield* AtomicFile
+              const built = reads.count
+              yield* Effect.forEach(
+                Array.from({ length: 20 }, (_, i) => `${dir}/f${i}`),
+                (file) => atomic.writeFileString(file, "x"),
+                { concurrency: "unbounded", discard: true }
+              )
+              yield* fs.writeFileString(`${dir}/old`, "old")
+              yield* fs.chmod(`${dir}/old`, 0o664)
+              yield* atomic.writeFileString(`${dir}/old`, "new")
+              yield* atomic.writeFile(`${dir}/stream`, new Uint8Array(3), { mode: 0o600 })
+              yield* atomic.writeStream(`${dir}/stream`, Stream.make(new Uint8Array(3)))
+              expect(reads.count - built).toBe(0)
+              // where /proc/self/status gives the mask, not even the build reads it that way
+              if ((yield* Effect.option(fs.readFileString("/proc/self/status"))).pipe(Option.isSome)) {
+                expect(built).toBe(0)
+              }
+              expect((yield* fs.stat(`${dir}/old`)).mode & 0o7777).toBe(0o664)
+            }),
+            Layer.fresh(live)
+          )
         }))
 
       it.scoped("an explicit mode wins over the existing one", () =>

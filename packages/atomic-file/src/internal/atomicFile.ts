@@ -49,6 +49,8 @@ export const make = Effect.gen(function*() {
   const coalesced = makeCoalescedWrites(queue)
   const known = Steps.makeKnownFiles()
   const createModes = Steps.makeCreateModes()
+  // once, never per write (processInfo.umaskOf says why)
+  const umask = yield* Steps.readUmask(fs)
   const noIdentity = Effect.succeed<Pending<FileId | undefined>>({
     await: Effect.succeed(undefined),
     settle: Effect.succeedNone
@@ -129,7 +131,7 @@ export const make = Effect.gen(function*() {
     fill: Fill<E, R>
   ): Effect.Effect<void, WriteError | E, R> => {
     const durability = options?.durability ?? "full"
-    const modes = Steps.modeOf(target, options?.mode)
+    const modes = Steps.modeOf(target, options?.mode, ctx.umask)
     return Steps.withTempFile(
       ctx,
       target,
@@ -201,7 +203,7 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(Steps.validatePath(operation, input), () => {
       const absolute = path.resolve(input)
       coalesced.barrier(absolute)
-      return queue.run(absolute)(replaceResolved({ fs, path, operation, handles }, absolute, options, fill))
+      return queue.run(absolute)(replaceResolved({ fs, path, operation, handles, umask }, absolute, options, fill))
     })
 
   /**
@@ -230,7 +232,8 @@ export const make = Effect.gen(function*() {
         take,
         durability: options?.durability ?? "full",
         requestedMode: options?.mode,
-        createMode: createModeFor(absolute, options)
+        createMode: createModeFor(absolute, options),
+        umask: ctx.umask
       }),
       (outcome) => {
         if (outcome === Fallback) return replaceUsual(ctx, absolute, options, fill)
@@ -251,7 +254,7 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const problem = Steps.pathProblem(operation, input)
       if (problem !== undefined) return Effect.fail(problem)
-      const ctx: Steps.WriteContext = { fs, path, operation, handles }
+      const ctx: Steps.WriteContext = { fs, path, operation, handles, umask }
       const key = `${operation} ${options?.durability ?? "full"} ${options?.mode ?? "-"} ${
         options?.symlinks ?? "follow"
       } ${options?.createParents ?? true}`
@@ -313,7 +316,7 @@ export const make = Effect.gen(function*() {
     f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array, E, R>,
     options?: UpdateOptions
   ) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "update", handles }
+    const ctx: Steps.WriteContext = { fs, path, operation: "update", handles, umask }
     return underLock(ctx, file, options ?? {}, (target) =>
       Effect.gen(function*() {
         const current = yield* readCurrent(ctx, target, options?.maxBytes)
@@ -327,7 +330,7 @@ export const make = Effect.gen(function*() {
 
   // typed by the interface: it calls itself for the sidecar of `tornTail`
   const append: AtomicFileService["append"] = (file, record, options) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "append", handles }
+    const ctx: Steps.WriteContext = { fs, path, operation: "append", handles, umask }
     const bytes = typeof record === "string" ? encoder.encode(record) : record
     const durability = options?.durability ?? "full"
     const tornTail = options?.tornTail
@@ -355,7 +358,7 @@ export const make = Effect.gen(function*() {
   }
 
   const remove = (file: string, options?: RemoveOptions) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "remove", handles }
+    const ctx: Steps.WriteContext = { fs, path, operation: "remove", handles, umask }
     return inTurn(ctx, file, "replace", (target) => {
       const fail = (error: PlatformError, removed: boolean) =>
         new RemoveFailure({ operation: "remove", path: target.path, reason: reasonOf(error), removed, cause: error })

@@ -61,6 +61,8 @@ export interface DirectRequest {
   readonly requestedMode: number | undefined
   /** the mode to create the temporary file with, before the target's mode is known */
   readonly createMode: number
+  /** the file mode creation mask, read when the layer was built */
+  readonly umask: number
 }
 
 /** The replace did not start (nothing is left of it): take the Effect path. */
@@ -212,7 +214,7 @@ const start = (
     if (existing === undefined) return discard(Exit.succeed(Fallback))
     if (stopped()) return
     const target: Target = { path: absolute, directory, base, existing }
-    const modes = modeOf(target, request.requestedMode)
+    const modes = modeOf(target, request.requestedMode, request.umask)
     createdMode = createdModeOf(request.createMode, modes)
     if ((createdMode & ~modes.createMode) === 0) {
       return writeAll(target, modes)

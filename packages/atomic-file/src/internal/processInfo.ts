@@ -17,13 +17,21 @@ const current = (): ProcessLike | undefined => (globalThis as { process?: Proces
 export const processId = (): number => current()?.pid ?? 0
 
 /**
- * The file mode creation mask. Node's `process.umask()` with no argument is
- * documented as deprecated (it briefly sets the mask to read it, a race with
- * threads that create files), but it is the only way to learn the mask
- * without touching the file system; the value is needed to give a new file
- * the mode a plain `open` would (0o666 minus umask).
+ * The file mode creation mask, from `status`, the text of /proc/self/status
+ * (its `Umask:` line, Linux 4.7 and later: read without changing the mask),
+ * or `undefined` where that could not be read. Only then Node's
+ * `process.umask()`: with no argument it sets the mask to 0 for a moment to
+ * read it, and a file another thread creates in that moment gets every
+ * permission bit (Node deprecates the call for this race, DEP0139).
+ *
+ * So AtomicFile reads the mask once, when its layer is built, never per
+ * write: with creates in flight on the thread pool, reading it per write
+ * gave 4 or 5 new files in 8,000 mode 0o666 instead of 0o644
+ * (test/reliability/newFileModes.test.ts).
  */
-export const umask = (): number => {
+export const umaskOf = (status: string | undefined): number => {
+  const line = status === undefined ? null : /^Umask:\s*([0-7]+)\s*$/m.exec(status)
+  if (line?.[1] !== undefined) return parseInt(line[1], 8)
   const proc = current()
   return proc?.umask === undefined ? 0o022 : proc.umask()
 }

@@ -33,7 +33,7 @@ import {
 } from "../AtomicFileError.js"
 import { errorCode, reasonOf } from "./errno.js"
 import { type FileId, type Handle, type Handles, idOf, type Pending } from "./handles.js"
-import { effectiveIds, processId, umask } from "./processInfo.js"
+import { effectiveIds, processId, umaskOf } from "./processInfo.js"
 import { makeTempName } from "./tempName.js"
 
 /** What every step needs to know. */
@@ -43,7 +43,17 @@ export interface WriteContext {
   readonly operation: Operation
   /** how the temporary file and the directory are opened */
   readonly handles: Handles
+  /** the file mode creation mask, read when the layer was built (`readUmask`) */
+  readonly umask: number
 }
+
+/**
+ * The process's file mode creation mask, read once (when a layer is built):
+ * from /proc/self/status where there is one, which leaves the mask alone
+ * (`umaskOf` says why that matters).
+ */
+export const readUmask = (fs: FileSystem.FileSystem): Effect.Effect<number> =>
+  Effect.map(Effect.option(fs.readFileString("/proc/self/status")), (status) => umaskOf(Option.getOrUndefined(status)))
 
 /** The file to replace, after symbolic links are followed. */
 export interface Target {
@@ -332,9 +342,9 @@ export const createParents = (
  */
 export const modeOf = (
   target: Target,
-  requestedMode: number | undefined
+  requestedMode: number | undefined,
+  mask: number
 ): { readonly mode: number; readonly createMode: number; readonly createdMode: number; readonly mask: number } => {
-  const mask = umask()
   const mode = requestedMode ?? Option.match(target.existing, {
     onNone: () => 0o666 & ~mask,
     onSome: (info) => info.mode & 0o7777
@@ -532,7 +542,7 @@ export const createGuessed = (
       return undefined
     }
     const target: Target = { ...guess, existing }
-    const modes = modeOf(target, requestedMode)
+    const modes = modeOf(target, requestedMode, ctx.umask)
     const createdMode = createdModeOf(createMode, modes)
     if ((createdMode & ~modes.createMode) === 0) {
       return { target, temp, modes: { ...modes, createdMode } }

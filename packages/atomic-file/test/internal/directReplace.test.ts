@@ -143,6 +143,7 @@ const request = (overrides: Partial<DirectRequest> = {}): Effect.Effect<DirectRe
     durability: "full",
     requestedMode: undefined,
     createMode: 0o644,
+    umask: 0o022,
     ...overrides
   }))
 
