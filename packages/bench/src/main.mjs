@@ -451,7 +451,9 @@ Wall-clock times of one process on a machine that may be shared: compare rows of
 each other. Every contender replaces its own existing file. In each round, for each size, the contenders run in a
 fresh random order, each doing a few writes one after another (${
   config.sizes.map((s) => `${bytes(s)}: ${config.perRound(s)}`).join(", ")
-} per round, ${config.rounds} rounds, after one untimed warm-up write each); the table gives the median and the
+} per round, ${config.rounds} rounds, after one untimed warm-up write each), each contender's writes after a sync(2), untimed, so
+that no contender's fsync also writes out what the one before left unsynced (with ext4's ordered journal, it would);
+the table gives the median and the
 min – max per write over all rounds, and the ratio of the median to that of the raw sequence of the same durability.
 "CPU per write" is this process's user + system time over those writes (the thread pool's included) divided by their
 number; "main thread per write" the time the event loop was busy (not waiting for I/O) over those writes

@@ -116,6 +116,9 @@ export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log 
     for (const size of sizes) {
       for (const index of shuffled(contenders.map((_, i) => i))) {
         const contender = contenders[index]
+        // what the one before left unsynced is written out first: with ext4's
+        // ordered journal, this contender's first fsync would otherwise write it
+        execFileSync("sync")
         const cpuBefore = process.cpuUsage()
         const loopBefore = performance.eventLoopUtilization()
         const times = await timedWrites(runtimes, contender, fileOf(size, index), payloads.get(size), perRound(size))
