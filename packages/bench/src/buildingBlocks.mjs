@@ -6,7 +6,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { SystemError } from "@effect/platform/Error"
 import { Effect } from "effect"
-import { close, mkdirSync, open, writeFileSync } from "node:fs"
+import { close, lstat, mkdirSync, open, rename, write, writeFileSync } from "node:fs"
 import * as fsp from "node:fs/promises"
 import { join } from "node:path"
 import { now } from "./measure.mjs"
@@ -95,5 +95,58 @@ export const runBuildingBlocks = async ({ root, count }) => {
     wall: (now() - started) / count,
     cpu: (used.user + used.system) / count
   })
+
+  // what the target's lstat adds to a replace without fsync: the same
+  // node:fs callback sequence with and without it, alternating in chunks
+  const data = Buffer.alloc(4096, 0x61)
+  let counter = 0
+  const replace = (withLstat) =>
+    new Promise((resolve, reject) => {
+      const target = join(dir, withLstat ? "checked" : "plain")
+      const temp = `${target}.tmp-${counter++}`
+      let waiting = withLstat ? 2 : 1
+      let fd
+      const next = () => {
+        if (--waiting > 0) return
+        write(fd, data, 0, data.length, 0, (error) => {
+          if (error) return reject(error)
+          close(
+            fd,
+            (error) => error ? reject(error) : rename(temp, target, (error) => error ? reject(error) : resolve())
+          )
+        })
+      }
+      if (withLstat) lstat(target, () => next())
+      open(temp, "wx", 0o644, (error, opened) => {
+        if (error) return reject(error)
+        fd = opened
+        next()
+      })
+    })
+  const sequences = [
+    { name: "replace of 4 KiB without fsync, node:fs callbacks: open, write, close, rename", withLstat: false },
+    {
+      name: "the same with the target's lstat started beside the open (AtomicFile's check of the target)",
+      withLstat: true
+    }
+  ].map((sequence) => ({ ...sequence, wall: 0, cpu: 0 }))
+  for (const sequence of sequences) {
+    for (let i = 0; i < 50; i++) await replace(sequence.withLstat)
+  }
+  const chunk = 50
+  for (let done = 0; done < count; done += chunk) {
+    for (const sequence of done % (2 * chunk) === 0 ? sequences : [...sequences].reverse()) {
+      const cpu = process.cpuUsage()
+      const started = now()
+      for (let i = 0; i < chunk; i++) await replace(sequence.withLstat)
+      const used = process.cpuUsage(cpu)
+      sequence.wall += now() - started
+      sequence.cpu += used.user + used.system
+    }
+  }
+  const measured = Math.ceil(count / chunk) * chunk
+  for (const sequence of sequences) {
+    rows.push({ name: sequence.name, wall: sequence.wall / measured, cpu: sequence.cpu / measured })
+  }
   return rows
 }

@@ -291,6 +291,7 @@ const replaceTables = config.sizes.map((size) =>
 function whyMissed() {
   const block = (prefix) => blocks.find((b) => b.name.startsWith(prefix))
   const cpu = (prefix) => duration(block(prefix)?.cpu ?? NaN)
+  const wall = (prefix) => duration(block(prefix)?.wall ?? NaN)
   const reused = stream.find((s) => s.mode === "atomic" && s.buffers === "reused")
   const row = (size, name) => replace.find((r) => r.size === size && r.contender.name === name)
   const small = config.sizes.includes(4 * KiB) ? 4 * KiB : config.sizes[0]
@@ -334,9 +335,14 @@ function whyMissed() {
     } per "full" write against ${duration(rawFull.main)} (CPU per write, thread pool included: ${
       duration(none.cpu)
     } against ${duration(rawNone.cpu)}, and ${duration(full.cpu)} against ${duration(rawFull.cpu)}). AtomicFile makes
-  one call more than the raw sequence (the \`lstat\` that checks that the target is a regular file, not a link or a
-  directory, and gives the mode and owner to keep), reads the umask and the effective ids, and runs the path's turn and
-  the coalescing through the fiber runtime (about 40 Effect operations a write, counted with a scratch script).${
+  one call more than the raw sequence: the \`lstat\` that checks that the target is a regular file, not a link or a
+  directory, and gives the mode and owner to keep (in the building blocks below, a replace without fsync with
+  \`node:fs\` callbacks took ${wall("replace of 4 KiB without fsync")} a write, ${
+      wall("the same with the target's lstat")
+    } with the \`lstat\` beside the open; CPU ${cpu("replace of 4 KiB without fsync")} and ${
+      cpu("the same with the target's lstat")
+    }). It also reads the effective ids (two system calls), and runs the path's turn and the coalescing through the
+  fiber runtime.${
       full.ratio < none.ratio
         ? ` With the fsyncs that work is a smaller share of a write, so "full" comes closer to the raw sequence than
   "none" (ratios ${ratio(full.ratio)} and ${ratio(none.ratio)}).`
@@ -356,8 +362,11 @@ function whyMissed() {
       duration(oneFile.median)
     }) also holds forking the 100 fibers that make the calls (${
       duration(fanOut.median)
-    } for fibers that do nothing) and each call's own Effect work; its file was created just before, so its fsync
-  also commits the create (one write to such a file: ${duration(singleFresh.median)}).`,
+    } for fibers that do nothing) and each call's own Effect work (a call that joins suspends its fiber and is resumed
+  once; a CPU profile puts most of that, with the fan-out, in the fiber runtime and its garbage collection); its file
+  was created just before, so its fsync also commits the create (one write to such a file: ${
+      duration(singleFresh.median)
+    }).`,
     `- **writeStream**: with one reused buffer the growth was ${
       reused === undefined ? "–" : `${((reused.after - reused.before) / 1024).toFixed(1)} MiB`
     } (the writer's own); with a fresh buffer per chunk, most of the growth is the producer's garbage buffers that the
