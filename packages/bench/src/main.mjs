@@ -132,7 +132,7 @@ try {
   })
   const stream = []
   for (const buffers of ["fresh", "reused"]) {
-    for (const mode of ["atomic", "raw"]) {
+    for (const mode of ["atomic", "atomic-default", "raw"]) {
       const target = join(root, "stream", `${mode}.bin`)
       mkdirSync(dirname(target), { recursive: true })
       stream.push({ mode, buffers, ...runStream(mode, target, config.streamBytes, buffers) })
@@ -551,7 +551,11 @@ ${
   table(
     ["contender", "chunks", "time", "MiB/s", "peak RSS growth", "file size"],
     stream.map((s) => [
-      s.mode === "atomic" ? "AtomicFile.writeStream" : "raw fs.createWriteStream + fsync + rename",
+      s.mode === "atomic"
+        ? "AtomicFile.writeStream"
+        : s.mode === "atomic-default"
+        ? "AtomicFile.writeStream, Default layer"
+        : "raw fs.createWriteStream + fsync + rename",
       s.buffers === "fresh" ? "a fresh buffer each" : "one buffer reused",
       duration(s.ms * 1000),
       (s.size / MiB / (s.ms / 1000)).toFixed(0),

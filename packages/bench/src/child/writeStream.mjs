@@ -3,7 +3,10 @@
 // with a raw Node write stream (write, fsync, close, rename, fsync directory),
 // and prints the time and the growth of the peak resident set size.
 //
-//   node writeStream.mjs <atomic|raw> <file> <bytes> <fresh|reused>
+//   node writeStream.mjs <atomic|atomic-default|raw> <file> <bytes> <fresh|reused>
+//
+// "atomic" uses AtomicFile.layerNode, "atomic-default" AtomicFile.Default (the
+// platform's FileSystem and File.write).
 //
 // "fresh": a new buffer per chunk, as a producer of data hands them over;
 // "reused": one buffer written again and again, so that the growth measured
@@ -28,8 +31,11 @@ const chunkAt = (i) => {
 }
 
 const run = async () => {
-  if (mode === "atomic") {
-    const layer = Layer.provideMerge(layerNode, NodeContext.layer)
+  if (mode === "atomic" || mode === "atomic-default") {
+    const layer = Layer.provideMerge(
+      mode === "atomic" ? layerNode : AtomicFile.Default,
+      NodeContext.layer
+    )
     const write = (target, stream) =>
       Effect.runPromise(
         Effect.flatMap(AtomicFile, (atomic) => atomic.writeStream(target, stream)).pipe(
