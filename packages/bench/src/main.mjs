@@ -244,6 +244,13 @@ target(
   64,
   "MiB"
 )
+const defaultStream = stream.find((s) => s.mode === "atomic-default" && s.buffers === "fresh")
+target(
+  `the same with AtomicFile.Default (the platform's File.write; docs/NOTES.md)`,
+  (defaultStream.after - defaultStream.before) / 1024,
+  64,
+  "MiB"
+)
 const saveAt = (size, prefix) => saves.rows.find((r) => r.size === size && r.name.startsWith(prefix))?.median
 const largest = config.sessionSizes[config.sessionSizes.length - 1]
 target(
