@@ -182,13 +182,13 @@ const medianOf = (size, name) => replace.find((r) => r.size === size && r.conten
 const targets = []
 const target = (what, value, limit, unit = "ratio") => {
   const met = value <= limit
+  const over = (value / limit - 1) * 100
+  const missedBy = `missed by ${over < 1 ? over.toFixed(1) : over.toFixed(0)} %`
+  // a ratio just over its limit shows three decimals, so that it does not read as the limit itself
+  const shown = unit === "ratio" && !met && ratio(value) === ratio(limit) ? value.toFixed(3) : ratio(value)
   const by = unit === "ratio"
-    ? `${ratio(value)} (limit ${ratio(limit)}; ${
-      met ? "met" : `missed by ${((value / limit - 1) * 100).toFixed(0)} %`
-    })`
-    : `${value.toFixed(1)} ${unit} (limit ${limit} ${unit}; ${
-      met ? "met" : `missed by ${((value / limit - 1) * 100).toFixed(0)} %`
-    })`
+    ? `${shown} (limit ${ratio(limit)}; ${met ? "met" : missedBy})`
+    : `${value.toFixed(1)} ${unit} (limit ${limit} ${unit}; ${met ? "met" : missedBy})`
   targets.push([what, by, met ? "met" : "**missed**"])
 }
 for (const size of config.sizes.filter((s) => s <= 64 * KiB)) {
