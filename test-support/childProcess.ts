@@ -174,5 +174,12 @@ export const childProcessesOf = (packageUrl: URL) => {
         })
     )
 
-  return { packageRoot, distIndex, requireBuild, spawnScript }
+  /**
+   * The path of `script` bundled (`DIST` replaced as for `spawnScript`), for
+   * tests that start node themselves: run it as `node <path> ...args`.
+   */
+  const bundleScript = (script: string): Effect.Effect<string> =>
+    bundled(script.replaceAll("DIST", JSON.stringify(distIndex)))
+
+  return { packageRoot, distIndex, requireBuild, spawnScript, bundleScript }
 }

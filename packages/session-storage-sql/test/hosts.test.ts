@@ -6,15 +6,19 @@
  * goes to belongs to one of these namespaces. Root only.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { childProcessesOf } from "../../../test-support/childProcess.js"
 import { session } from "./contract.js"
 
 const isRoot = process.getuid?.() === 0
 const packageRoot = fileURLToPath(new URL("..", import.meta.url))
+// the scripts run bundled: loaded module by module, each of the 26 processes spends ~2 s of CPU starting
+const { bundleScript } = childProcessesOf(new URL("..", import.meta.url))
 const distPg = fileURLToPath(new URL("../dist/Pg.js", import.meta.url))
 
 /** The newest PostgreSQL installed from Debian's packages, if any. */
@@ -235,7 +239,7 @@ const makeNetwork = async () => {
 }
 
 const listIds = async (namespace: string, url: string, table: string) => {
-  const lister = startIn(namespace, [process.execPath, "--input-type=module", "-e", listScript, "--", url, table])
+  const lister = startIn(namespace, [process.execPath, await Effect.runPromise(bundleScript(listScript)), url, table])
   const exit = await lister.exited
   expect(exit.code, lister.output.slice(-3).join(" | ")).toBe(0)
   return lister.output.filter((line) => line.length > 0)
@@ -250,15 +254,13 @@ describe.skipIf(skipReason !== undefined)("several hosts on one PostgreSQL serve
       const namespacesBefore = sh("ip", ["netns", "list"])
       expect(network.made.every((ns) => namespacesBefore.includes(ns))).toBe(true)
       try {
+        const writer = await Effect.runPromise(bundleScript(writerScript))
         const writers = (table: string) =>
           network.clientNs.flatMap((namespace, host) =>
             Array.from({ length: PROCESSES }, (_, p) =>
               startIn(namespace, [
                 process.execPath,
-                "--input-type=module",
-                "-e",
-                writerScript,
-                "--",
+                writer,
                 network.url,
                 table,
                 `h${host + 1}p${p + 1}`,
