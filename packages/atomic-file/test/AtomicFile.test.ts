@@ -23,6 +23,18 @@ import {
   tempFilesUnder
 } from "./support.js"
 
+/** A file of `mode`, replaced: the new content has the same mode. */
+const replaceKeepsMode = (file: string, mode: number) =>
+  Effect.gen(function*() {
+    const atomic = yield* AtomicFile
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.writeFileString(file, "old")
+    yield* fs.chmod(file, mode)
+    yield* atomic.writeFileString(file, "new")
+    expect(yield* readText(file)).toBe("new")
+    expect((yield* fs.stat(file)).mode & 0o7777, mode.toString(8)).toBe(mode)
+  })
+
 if (!isRoot) {
   console.warn(
     "atomic-file: not root, so the owner and EACCES tests are skipped " +
@@ -307,16 +319,9 @@ for (
 
       it.scoped("keeps the existing file's mode", () =>
         Effect.gen(function*() {
-          const atomic = yield* AtomicFile
-          const fs = yield* FileSystem.FileSystem
           const dir = yield* tempDirectory
           for (const mode of [0o640, 0o600, 0o755, 0o444]) {
-            const file = `${dir}/m${mode.toString(8)}`
-            yield* fs.writeFileString(file, "old")
-            yield* fs.chmod(file, mode)
-            yield* atomic.writeFileString(file, "new")
-            expect(yield* readText(file)).toBe("new")
-            expect((yield* fs.stat(file)).mode & 0o7777).toBe(mode)
+            yield* replaceKeepsMode(`${dir}/m${mode.toString(8)}`, mode)
           }
         }))
 
@@ -337,12 +342,7 @@ for (
               expect((yield* fs.stat(`${dir}/asked`)).mode & 0o7777).toBe(0o666)
               // kept: the replaced file's mode, special bits included
               for (const mode of [0o4755, 0o2750, 0o1777, 0o664]) {
-                const file = `${dir}/kept${mode.toString(8)}`
-                yield* fs.writeFileString(file, "old")
-                yield* fs.chmod(file, mode)
-                yield* atomic.writeFileString(file, "new")
-                expect(yield* readText(file)).toBe("new")
-                expect((yield* fs.stat(file)).mode & 0o7777, mode.toString(8)).toBe(mode)
+                yield* replaceKeepsMode(`${dir}/kept${mode.toString(8)}`, mode)
               }
               // new: 0o666 minus the mask
               yield* atomic.writeFileString(`${dir}/new`, "new")
