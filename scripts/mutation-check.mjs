@@ -158,6 +158,16 @@ const mutations = [
     }]
   },
   {
+    name: "umask read on every write (it sets the mask to 0 for a moment)",
+    edits: [{
+      file: steps,
+      from:
+        "  mask: number\n): { readonly mode: number; readonly createMode: number; readonly createdMode: number; readonly mask: number } => {\n",
+      to:
+        "  _layerMask: number\n): { readonly mode: number; readonly createMode: number; readonly createdMode: number; readonly mask: number } => {\n  const mask = umaskOf(undefined)\n"
+    }]
+  },
+  {
     name: "calls that joined an interrupted batch not written again",
     edits: [{
       file: coalesced,
