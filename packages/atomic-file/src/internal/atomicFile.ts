@@ -51,6 +51,7 @@ export const make = Effect.gen(function*() {
   const createModes = Steps.makeCreateModes()
   // once, never per write (processInfo.umaskOf says why)
   const umask = yield* Steps.readUmask(fs)
+  const contextFor = (operation: Operation): Steps.WriteContext => ({ fs, path, operation, handles, umask })
   const noIdentity = Effect.succeed<Pending<FileId | undefined>>({
     await: Effect.succeed(undefined),
     settle: Effect.succeedNone
@@ -203,7 +204,7 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(Steps.validatePath(operation, input), () => {
       const absolute = path.resolve(input)
       coalesced.barrier(absolute)
-      return queue.run(absolute)(replaceResolved({ fs, path, operation, handles, umask }, absolute, options, fill))
+      return queue.run(absolute)(replaceResolved(contextFor(operation), absolute, options, fill))
     })
 
   /**
@@ -254,7 +255,7 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const problem = Steps.pathProblem(operation, input)
       if (problem !== undefined) return Effect.fail(problem)
-      const ctx: Steps.WriteContext = { fs, path, operation, handles, umask }
+      const ctx = contextFor(operation)
       const key = `${operation} ${options?.durability ?? "full"} ${options?.mode ?? "-"} ${
         options?.symlinks ?? "follow"
       } ${options?.createParents ?? true}`
@@ -316,7 +317,7 @@ export const make = Effect.gen(function*() {
     f: (current: Option.Option<Uint8Array>) => Effect.Effect<Uint8Array, E, R>,
     options?: UpdateOptions
   ) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "update", handles, umask }
+    const ctx = contextFor("update")
     return underLock(ctx, file, options ?? {}, (target) =>
       Effect.gen(function*() {
         const current = yield* readCurrent(ctx, target, options?.maxBytes)
@@ -330,7 +331,7 @@ export const make = Effect.gen(function*() {
 
   // typed by the interface: it calls itself for the sidecar of `tornTail`
   const append: AtomicFileService["append"] = (file, record, options) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "append", handles, umask }
+    const ctx = contextFor("append")
     const bytes = typeof record === "string" ? encoder.encode(record) : record
     const durability = options?.durability ?? "full"
     const tornTail = options?.tornTail
@@ -358,7 +359,7 @@ export const make = Effect.gen(function*() {
   }
 
   const remove = (file: string, options?: RemoveOptions) => {
-    const ctx: Steps.WriteContext = { fs, path, operation: "remove", handles, umask }
+    const ctx = contextFor("remove")
     return inTurn(ctx, file, "replace", (target) => {
       const fail = (error: PlatformError, removed: boolean) =>
         new RemoveFailure({ operation: "remove", path: target.path, reason: reasonOf(error), removed, cause: error })
