@@ -192,54 +192,55 @@ export const runConcurrent = async ({ runtime, root, rounds, writers, size, log 
     results.set(key, entry)
     return entry
   }
+  // each item: its result key, the files to create first ("old"), the timed run, and what to check after it
+  const checkBatch = (contender, shape) => (files, entry) => {
+    if (shape === "one file") {
+      entry.checked++
+      if (readFileSync(files[0]).equals(last)) entry.lastWins++
+      else if (contender.durability !== undefined) {
+        throw new Error(`${contender.name}: after ${writers} concurrent writes the file is not the last call's`)
+      }
+    } else {
+      contents.forEach((data, i) => {
+        if (!readFileSync(files[i]).equals(data)) throw new Error(`${contender.name}: ${files[i]} is wrong`)
+      })
+    }
+  }
   const items = [
-    ...concurrentContenders.flatMap((contender, index) =>
-      ["one file", "100 files"].map((shape) => ({ contender, index, shape }))
+    ...concurrentContenders.flatMap((contender) =>
+      ["one file", "100 files"].map((shape) => ({
+        key: `${shape} ${contender.name}`,
+        files: (directory) =>
+          contents.map((_, i) => join(directory, shape === "one file" ? "target.bin" : `target-${i}.bin`)),
+        run: (files) => batch(contender, files),
+        check: checkBatch(contender, shape)
+      }))
     ),
-    { reference: "singleFresh" },
-    { reference: "fanOut" }
-  ]
-  for (let round = 0; round < rounds; round++) {
-    for (const item of shuffled(items)) {
-      const name = item.reference ?? `c${item.index}-${item.shape === "one file" ? "one" : "many"}`
-      const directory = join(root, "concurrent", `r${round}`, name)
-      mkdirSync(directory, { recursive: true })
-      if (item.reference === "fanOut") {
-        execFileSync("sync")
-        const started = now()
-        await runtime.runPromise(
+    {
+      key: "singleFresh",
+      files: (directory) => [join(directory, "target.bin")],
+      run: ([file]) => runtime.runPromise(Effect.flatMap(AtomicFile, (atomic) => atomic.writeFile(file, contents[0])))
+    },
+    {
+      key: "fanOut",
+      files: () => [],
+      run: () =>
+        runtime.runPromise(
           Effect.forEach(contents, () => Effect.yieldNow(), { concurrency: "unbounded", discard: true })
         )
-        record("fanOut", now() - started)
-        continue
-      }
-      if (item.reference === "singleFresh") {
-        const file = join(directory, "target.bin")
-        await fsp.writeFile(file, "old")
-        execFileSync("sync")
-        const started = now()
-        await runtime.runPromise(Effect.flatMap(AtomicFile, (atomic) => atomic.writeFile(file, contents[0])))
-        record("singleFresh", now() - started)
-        continue
-      }
-      const { contender, shape } = item
-      const files = contents.map((_, i) => join(directory, shape === "one file" ? "target.bin" : `target-${i}.bin`))
+    }
+  ]
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, item] of shuffled(items.map((item, index) => [index, item]))) {
+      const directory = join(root, "concurrent", `r${round}`, `i${index}`)
+      mkdirSync(directory, { recursive: true })
+      const files = item.files(directory)
       for (const file of new Set(files)) await fsp.writeFile(file, "old")
       execFileSync("sync")
       const started = now()
-      await batch(contender, files)
-      const entry = record(`${shape} ${contender.name}`, now() - started)
-      if (shape === "one file") {
-        entry.checked++
-        if (readFileSync(files[0]).equals(last)) entry.lastWins++
-        else if (contender.durability !== undefined) {
-          throw new Error(`${contender.name}: after ${writers} concurrent writes the file is not the last call's`)
-        }
-      } else {
-        contents.forEach((data, i) => {
-          if (!readFileSync(files[i]).equals(data)) throw new Error(`${contender.name}: ${files[i]} is wrong`)
-        })
-      }
+      await item.run(files)
+      const entry = record(item.key, now() - started)
+      item.check?.(files, entry)
     }
     log(`concurrent: round ${round + 1}/${rounds}`)
   }
