@@ -158,6 +158,30 @@ const mutations = [
     }]
   },
   {
+    name: "coalesced content taken when a batch started with callbacks starts (layerNode)",
+    edits: [{
+      file: coalesced,
+      from: "const running = start(takeFrom(path, batch), (ending) => {",
+      to: "const taken = takeFrom(path, batch)()\n          const running = start(() => taken, (ending) => {"
+    }]
+  },
+  {
+    name: "the turn not passed on when a batch started with callbacks is interrupted (layerNode)",
+    edits: [{
+      file: coalesced,
+      from: "          ticket.pass()\n",
+      to: "          if (!Exit.isInterrupted(exit)) ticket.pass()\n"
+    }]
+  },
+  {
+    name: "the members of a batch started with callbacks told it succeeded when it failed (layerNode)",
+    edits: [{
+      file: coalesced,
+      from: "            settle(ending.exit)\n",
+      to: "            settle(Exit.void)\n"
+    }]
+  },
+  {
     name: "umask read on every write (it sets the mask to 0 for a moment)",
     edits: [{
       file: steps,

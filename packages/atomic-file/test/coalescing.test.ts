@@ -15,6 +15,7 @@ import {
   LiveLayer,
   overrideOpenedFiles,
   readText,
+  systemError,
   tempDirectory,
   tempFilesUnder,
   wrappedFileSystem
@@ -155,149 +156,174 @@ describe("coalesced writes", () => {
   })
 })
 
-describe("coalesced writes: content taken late, a batch's caller interrupted", () => {
-  /** A layer whose first `stat` of `${name}` waits for `gate`; `reached` once it does. */
-  const holdFirstStat = (name: string) => {
-    const gate = Deferred.unsafeMake<void>(undefined as never)
-    const reached = Deferred.unsafeMake<void>(undefined as never)
-    let held = false
-    let renames = 0
-    const layer = wrappedFileSystem((real) => ({
-      stat: (path) =>
-        Effect.suspend(() => {
-          if (held || !path.endsWith(`/${name}`)) return real.stat(path)
-          held = true
-          return Deferred.succeed(reached, undefined).pipe(
-            Effect.zipRight(Deferred.await(gate)),
-            Effect.zipRight(real.stat(path))
-          )
-        }),
-      rename: (from, to) => Effect.zipRight(Effect.sync(() => renames++), real.rename(from, to))
-    }))
-    return { gate, reached, layer, renames: () => renames }
-  }
+/**
+ * Holds the first call passed to `hold` that `matches`: `reached` once it
+ * waits, `gate` lets it go on.
+ */
+const holdFirst = () => {
+  const gate = Deferred.unsafeMake<void>(undefined as never)
+  const reached = Deferred.unsafeMake<void>(undefined as never)
+  let held = false
+  const hold = <A, E>(matches: boolean, call: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      if (held || !matches) return call
+      held = true
+      return Deferred.succeed(reached, undefined).pipe(Effect.zipRight(Deferred.await(gate)), Effect.zipRight(call))
+    })
+  return { gate, reached, hold }
+}
 
-  it.scopedLive("writes made while the first one is still resolving its target join it: one rename, the last content", () => {
-    const { gate, layer, reached, renames } = holdFirstStat("f")
-    return Effect.gen(function*() {
-      const atomic = yield* AtomicFile
-      const dir = yield* tempDirectory
-      const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
-      yield* Deferred.await(reached)
-      const later = yield* Effect.fork(
-        Effect.all([atomic.writeFileString(`${dir}/f`, "second"), atomic.writeFileString(`${dir}/f`, "third")], {
-          concurrency: "unbounded"
-        })
-      )
-      yield* Effect.sleep("20 millis")
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(first)
-      yield* Fiber.join(later)
-      expect(yield* readText(`${dir}/f`)).toBe("third")
-      expect(renames()).toBe(1)
-      expect(yield* tempFilesUnder(dir)).toEqual([])
-    }).pipe(Effect.provide(layer))
-  })
-
-  it.scopedLive("a write made once the content was taken is written after it, by a write of its own", () => {
-    const gate = Deferred.unsafeMake<void>(undefined as never)
-    const reached = Deferred.unsafeMake<void>(undefined as never)
-    let held = false
-    let renames = 0
-    const layer = wrappedFileSystem((real) => ({
-      rename: (from, to) =>
-        Effect.suspend(() => {
-          renames++
-          if (held) return real.rename(from, to)
-          held = true
-          return Deferred.succeed(reached, undefined).pipe(
-            Effect.zipRight(Deferred.await(gate)),
-            Effect.zipRight(real.rename(from, to))
-          )
-        })
-    }))
-    return Effect.gen(function*() {
-      const atomic = yield* AtomicFile
-      const dir = yield* tempDirectory
-      const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
-      yield* Deferred.await(reached)
-      const second = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "second"))
-      yield* Effect.sleep("20 millis")
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(first)
-      yield* Fiber.join(second)
-      expect(yield* readText(`${dir}/f`)).toBe("second")
-      expect(renames).toBe(2)
-    }).pipe(Effect.provide(layer))
-  })
-
-  it.scopedLive("the caller that started a batch is interrupted: those who joined it write again, and the last call's content wins", () => {
-    const { gate, layer, reached } = holdFirstStat("f")
-    return Effect.gen(function*() {
-      const atomic = yield* AtomicFile
-      const dir = yield* tempDirectory
-      yield* atomic.writeFileString(`${dir}/g`, "unrelated")
-      const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
-      yield* Deferred.await(reached)
-      const joined = yield* Effect.fork(
-        Effect.all([atomic.writeFileString(`${dir}/f`, "second"), atomic.writeFileString(`${dir}/f`, "third")], {
-          concurrency: "unbounded"
-        })
-      )
-      yield* Effect.sleep("20 millis")
-      const interrupting = yield* Effect.fork(Fiber.interrupt(first))
-      yield* Effect.sleep("20 millis")
-      yield* Deferred.succeed(gate, undefined)
-      const exit = yield* Fiber.join(interrupting)
-      expect(exit._tag).toBe("Failure")
-      // both joined calls return, with their content or a newer one on disk
-      yield* Fiber.join(joined)
-      expect(yield* readText(`${dir}/f`)).toBe("third")
-      expect(yield* tempFilesUnder(dir)).toEqual([])
-      // and the path's line goes on
-      yield* atomic.writeFileString(`${dir}/f`, "fourth")
-      expect(yield* readText(`${dir}/f`)).toBe("fourth")
-    }).pipe(Effect.provide(layer))
-  })
-  it.scopedLive("written again after its batch's caller was interrupted, a joined call never overtakes a newer one", () => {
-    // the first write into a temporary file waits for the gate
-    const gate = Deferred.unsafeMake<void>(undefined as never)
-    const reached = Deferred.unsafeMake<void>(undefined as never)
-    let held = false
-    const layer = wrappedFileSystem(overrideOpenedFiles(
-      (path) => path.endsWith("#atomic-tmp"),
-      (file) => ({
-        write: (buffer) =>
-          Effect.suspend(() => {
-            if (held) return file.write(buffer)
-            held = true
-            return Deferred.succeed(reached, undefined).pipe(
-              Effect.zipRight(Deferred.await(gate)),
-              Effect.zipRight(file.write(buffer))
-            )
-          })
+/**
+ * Writes "first" to `target` and, once its held call is `reached`, "second"
+ * and "third", which join its batch; interrupts the first caller while they
+ * wait (the chain of callbacks returns once its call in flight is over),
+ * then opens the gate. Every call has returned when it is done.
+ */
+const interruptTheFirstOfThree = (
+  atomic: AtomicFile,
+  target: string,
+  { gate, reached }: ReturnType<typeof holdFirst>
+) =>
+  Effect.gen(function*() {
+    const first = yield* Effect.fork(atomic.writeFileString(target, "first"))
+    yield* Deferred.await(reached)
+    const joined = yield* Effect.fork(
+      Effect.all([atomic.writeFileString(target, "second"), atomic.writeFileString(target, "third")], {
+        concurrency: "unbounded"
       })
-    ))
-    return Effect.gen(function*() {
-      const atomic = yield* AtomicFile
-      const dir = yield* tempDirectory
-      const target = `${dir}/f`
-      // "first" starts a batch that "joined" joins while the target is resolved
-      const first = yield* Effect.fork(atomic.writeFileString(target, "first"))
-      const joined = yield* Effect.fork(atomic.writeFileString(target, "joined"))
-      yield* Deferred.await(reached)
-      // the content ("joined") is taken; "newer" queues a batch of its own
-      const newer = yield* Effect.fork(atomic.writeFileString(target, "newer"))
-      yield* Effect.sleep("20 millis")
-      yield* Fiber.interrupt(first)
-      yield* Deferred.succeed(gate, undefined)
-      yield* Fiber.join(joined)
-      yield* Fiber.join(newer)
-      expect(yield* readText(target)).toBe("newer")
-      expect(yield* tempFilesUnder(dir)).toEqual([])
-    }).pipe(Effect.provide(layer))
+    )
+    yield* Effect.sleep("20 millis")
+    const interrupting = yield* Effect.fork(Fiber.interrupt(first))
+    yield* Effect.sleep("20 millis")
+    yield* Deferred.succeed(gate, undefined)
+    const exit = yield* Fiber.join(interrupting)
+    expect(exit._tag).toBe("Failure")
+    // both joined calls return, with their content or a newer one on disk
+    yield* Fiber.join(joined)
   })
-})
+
+/** A write to `target` that fails the test if the path's turn was never passed on. */
+const writeInTime = (atomic: AtomicFile, target: string, text: string) =>
+  Effect.timeoutFail(atomic.writeFileString(target, text), {
+    duration: "10 seconds",
+    onTimeout: () => new Error("the path's turn was never passed on")
+  })
+
+for (const direct of [false, true]) {
+  describe(
+    `coalesced writes: content taken late, a batch's caller interrupted (${
+      direct ? "layerNode's writeFile path, one chain of callbacks" : "AtomicFile.Default"
+    })`,
+    () => {
+      /**
+       * A layer whose first `readLink` of `${name}` is held (`holdFirst`).
+       * Both write paths start with one: the Effect path to resolve the
+       * target, the chain of callbacks in its `lstat` (here made of
+       * `readLink` and `stat`).
+       */
+      const holdFirstReadLink = (name: string) => {
+        const holding = holdFirst()
+        let renames = 0
+        const layer = wrappedFileSystem((real) => ({
+          readLink: (path) => holding.hold(path.endsWith(`/${name}`), real.readLink(path)),
+          rename: (from, to) => Effect.zipRight(Effect.sync(() => renames++), real.rename(from, to))
+        }), { direct })
+        return { holding, layer, renames: () => renames }
+      }
+
+      it.scopedLive("writes made while the first one is still resolving its target join it: one rename, the last content", () => {
+        const { holding: { gate, reached }, layer, renames } = holdFirstReadLink("f")
+        return Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const dir = yield* tempDirectory
+          const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
+          yield* Deferred.await(reached)
+          const later = yield* Effect.fork(
+            Effect.all([atomic.writeFileString(`${dir}/f`, "second"), atomic.writeFileString(`${dir}/f`, "third")], {
+              concurrency: "unbounded"
+            })
+          )
+          yield* Effect.sleep("20 millis")
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(first)
+          yield* Fiber.join(later)
+          expect(yield* readText(`${dir}/f`)).toBe("third")
+          expect(renames()).toBe(1)
+          expect(yield* tempFilesUnder(dir)).toEqual([])
+        }).pipe(Effect.provide(layer))
+      })
+
+      it.scopedLive("a write made once the content was taken is written after it, by a write of its own", () => {
+        const { gate, hold, reached } = holdFirst()
+        let renames = 0
+        const layer = wrappedFileSystem((real) => ({
+          rename: (from, to) => Effect.zipRight(Effect.sync(() => renames++), hold(true, real.rename(from, to)))
+        }), { direct })
+        return Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const dir = yield* tempDirectory
+          const first = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "first"))
+          yield* Deferred.await(reached)
+          const second = yield* Effect.fork(atomic.writeFileString(`${dir}/f`, "second"))
+          yield* Effect.sleep("20 millis")
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(first)
+          yield* Fiber.join(second)
+          expect(yield* readText(`${dir}/f`)).toBe("second")
+          expect(renames).toBe(2)
+        }).pipe(Effect.provide(layer))
+      })
+
+      it.scopedLive("the caller that started a batch is interrupted: those who joined it write again, and the last call's content wins", () => {
+        const { holding, layer } = holdFirstReadLink("f")
+        return Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const dir = yield* tempDirectory
+          yield* atomic.writeFileString(`${dir}/g`, "unrelated")
+          yield* interruptTheFirstOfThree(atomic, `${dir}/f`, holding)
+          expect(yield* readText(`${dir}/f`)).toBe("third")
+          expect(yield* tempFilesUnder(dir)).toEqual([])
+          // and the path's line goes on
+          yield* writeInTime(atomic, `${dir}/f`, "fourth")
+          expect(yield* readText(`${dir}/f`)).toBe("fourth")
+        }).pipe(Effect.provide(layer))
+      })
+
+      it.scopedLive("written again after its batch's caller was interrupted, a joined call never overtakes a newer one", () => {
+        // the first write into a temporary file waits for the gate
+        const { gate, hold, reached } = holdFirst()
+        const layer = wrappedFileSystem(
+          overrideOpenedFiles(
+            (path) => path.endsWith("#atomic-tmp"),
+            (file) => ({ write: (buffer) => hold(true, file.write(buffer)) })
+          ),
+          { direct }
+        )
+        return Effect.gen(function*() {
+          const atomic = yield* AtomicFile
+          const dir = yield* tempDirectory
+          const target = `${dir}/f`
+          // "first" starts a batch that "joined" joins while the target is resolved
+          const first = yield* Effect.fork(atomic.writeFileString(target, "first"))
+          const joined = yield* Effect.fork(atomic.writeFileString(target, "joined"))
+          yield* Deferred.await(reached)
+          // the content ("joined") is taken; "newer" queues a batch of its own
+          const newer = yield* Effect.fork(atomic.writeFileString(target, "newer"))
+          yield* Effect.sleep("20 millis")
+          // (the chain of callbacks returns once its write in flight is over)
+          const interrupting = yield* Effect.fork(Fiber.interrupt(first))
+          yield* Effect.sleep("20 millis")
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(interrupting)
+          yield* Fiber.join(joined)
+          yield* Fiber.join(newer)
+          expect(yield* readText(target)).toBe("newer")
+          expect(yield* tempFilesUnder(dir)).toEqual([])
+        }).pipe(Effect.provide(layer))
+      })
+    }
+  )
+}
 
 describe("the readlink shortcut for a file this writer put in place", () => {
   it.scoped("the second write to a path makes no readlink; a link put there since is followed", () => {
@@ -331,6 +357,75 @@ describe("the readlink shortcut for a file this writer put in place", () => {
       expect(readLinks.length).toBe(before + 1)
       expect(yield* readText(target)).toBe("four")
       expect(yield* readText(`${dir}/g`)).toBe("three")
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("a write that finds its path idle, on layerNode's chain of callbacks", () => {
+  it.scopedLive("interrupted while it goes on in the Effect path (the target is a link): those who joined write again, and the path's line goes on", () => {
+    // the chain of callbacks leaves a link to the Effect path, whose first stat of the link's destination is held
+    const holding = holdFirst()
+    const layer = wrappedFileSystem((real) => ({
+      stat: (path) => holding.hold(path.endsWith("/real"), real.stat(path))
+    }), { direct: true })
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDirectory
+      yield* fs.writeFileString(`${dir}/real`, "old")
+      yield* fs.symlink("real", `${dir}/f`)
+      yield* interruptTheFirstOfThree(atomic, `${dir}/f`, holding)
+      expect(yield* readText(`${dir}/real`)).toBe("third")
+      expect(yield* fs.readLink(`${dir}/f`)).toBe("real")
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+      yield* writeInTime(atomic, `${dir}/f`, "fourth")
+      expect(yield* readText(`${dir}/real`)).toBe("fourth")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scopedLive("its write fails: every call that joined it gets the same error, the file is unchanged, and the line goes on", () => {
+    const { gate, hold, reached } = holdFirst()
+    let failed = false
+    const layer = wrappedFileSystem((real) => ({
+      ...overrideOpenedFiles(
+        (path) => path.endsWith("#atomic-tmp"),
+        (file, path) => ({
+          write: (buffer) =>
+            Effect.suspend(() => {
+              if (failed) return file.write(buffer)
+              failed = true
+              return Effect.fail(systemError("write", "ENOSPC", path))
+            })
+        })
+      )(real),
+      // the first readLink of the target waits, so that the others join
+      readLink: (path) => hold(path.endsWith("/f"), real.readLink(path))
+    }), { direct: true })
+    return Effect.gen(function*() {
+      const atomic = yield* AtomicFile
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDirectory
+      yield* fs.writeFileString(`${dir}/f`, "old")
+      const calls = yield* Effect.fork(
+        Effect.all(
+          ["first", "second", "third"].map((text) => Effect.flip(atomic.writeFileString(`${dir}/f`, text))),
+          { concurrency: "unbounded" }
+        )
+      )
+      yield* Deferred.await(reached)
+      yield* Effect.sleep("20 millis")
+      yield* Deferred.succeed(gate, undefined)
+      const errors = yield* Fiber.join(calls)
+      expect(errors.map((error) => error._tag)).toEqual(["TempWriteFailure", "TempWriteFailure", "TempWriteFailure"])
+      for (const error of errors) {
+        if (error._tag === "TempWriteFailure") {
+          expect(error.reason).toMatchObject({ _tag: "DiskFull", code: "ENOSPC" })
+        }
+      }
+      expect(yield* readText(`${dir}/f`)).toBe("old")
+      expect(yield* tempFilesUnder(dir)).toEqual([])
+      yield* writeInTime(atomic, `${dir}/f`, "fourth")
+      expect(yield* readText(`${dir}/f`)).toBe("fourth")
     }).pipe(Effect.provide(layer))
   })
 })

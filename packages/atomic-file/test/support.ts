@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { execFileSync } from "node:child_process"
 import { AtomicFile, layerNode } from "../src/AtomicFile.js"
+import { fromFileSystem, HandlesService, withEmulatedLinkStat } from "../src/internal/handles.js"
 import { parseTempName } from "../src/internal/tempName.js"
 
 /**
@@ -127,16 +128,26 @@ export const systemError = (method: string, code: string, path?: string) =>
 
 /**
  * The Node FileSystem with some of its methods replaced; `wrap` receives the
- * real implementation and returns the overrides.
+ * real implementation and returns the overrides. AtomicFile over it is
+ * `AtomicFile.Default`, or with `direct`, runs `layerNode`'s write path
+ * (`writeFile` as one chain of callbacks, `lstat` made of `readLink` and
+ * `stat`) over the wrapped calls.
  */
 export const wrappedFileSystem = (
-  wrap: (real: FileSystem.FileSystem) => Partial<FileSystem.FileSystem>
+  wrap: (real: FileSystem.FileSystem) => Partial<FileSystem.FileSystem>,
+  options?: { readonly direct?: boolean }
 ): Layer.Layer<AtomicFile | FileSystem.FileSystem | Path.Path> => {
   const fsLayer = Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (real) => ({ ...real, ...wrap(real) }))
   ).pipe(Layer.provide(NodeContext.layer))
-  return Layer.provideMerge(AtomicFile.Default, Layer.merge(fsLayer, NodePath.layer))
+  const atomic = options?.direct === true
+    ? AtomicFile.Default.pipe(Layer.provide(Layer.effect(
+      HandlesService,
+      Effect.map(FileSystem.FileSystem, (fs) => withEmulatedLinkStat(fromFileSystem(fs), fs))
+    )))
+    : AtomicFile.Default
+  return Layer.provideMerge(atomic, Layer.merge(fsLayer, NodePath.layer))
 }
 
 /** A File that delegates to `file`, with some members replaced. */

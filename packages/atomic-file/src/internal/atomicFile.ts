@@ -2,6 +2,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { AtomicFileService, RemoveOptions, UpdateOptions, WriteOptions } from "../AtomicFile.js"
@@ -16,10 +17,10 @@ import {
 import { FileLock } from "../FileLock.js"
 import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
-import { makeCoalescedWrites } from "./coalescedWrites.js"
-import { directReplace, Fallback } from "./directReplace.js"
+import { makeCoalescedWrites, type Start } from "./coalescedWrites.js"
+import { directReplace, type DirectRequest, Fallback, logWarnings, startReplace } from "./directReplace.js"
 import { errorCode, reasonOf } from "./errno.js"
-import { type FileId, fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
+import { type DirectCalls, type FileId, fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
 import * as Steps from "./writeSteps.js"
 
@@ -207,6 +208,26 @@ export const make = Effect.gen(function*() {
       return queue.run(absolute)(replaceResolved(contextFor(operation), absolute, options, fill))
     })
 
+  /** What the replace of bytes in memory fills its temporary file with: the content, taken when the writing starts. */
+  const fillWith = (take: () => Uint8Array): Fill<WriteError, never> => (ctx, target, temp) =>
+    Effect.suspend(() => Steps.writeTemp(ctx, target, temp, take()))
+
+  const directRequest = (
+    ctx: Steps.WriteContext,
+    absolute: string,
+    options: WriteOptions | undefined,
+    take: () => Uint8Array
+  ): DirectRequest => ({
+    operation: ctx.operation,
+    path,
+    absolute,
+    take,
+    durability: options?.durability ?? "full",
+    requestedMode: options?.mode,
+    createMode: createModeFor(absolute, options),
+    umask: ctx.umask
+  })
+
   /**
    * A replace of bytes in memory, for a caller that holds the path's turn:
    * with handles that have direct calls (`layerNode`), the common case runs
@@ -221,27 +242,38 @@ export const make = Effect.gen(function*() {
     take: () => Uint8Array
   ): Effect.Effect<void, WriteError> => {
     // the content is taken when the writing starts: until then, later calls may join (coalescedWrites)
-    const fill: Fill<WriteError, never> = (ctx, target, temp) =>
-      Effect.suspend(() => Steps.writeTemp(ctx, target, temp, take()))
     const direct = ctx.handles.direct
-    if (direct === undefined) return replaceResolved(ctx, absolute, options, fill)
-    return Effect.flatMap(
-      directReplace(direct, {
-        operation: ctx.operation,
-        path,
-        absolute,
-        take,
-        durability: options?.durability ?? "full",
-        requestedMode: options?.mode,
-        createMode: createModeFor(absolute, options),
-        umask: ctx.umask
-      }),
-      (outcome) => {
-        if (outcome === Fallback) return replaceUsual(ctx, absolute, options, fill)
-        createModes.set(absolute, outcome)
-        return Effect.void
+    if (direct === undefined) return replaceResolved(ctx, absolute, options, fillWith(take))
+    return Effect.flatMap(directReplace(direct, directRequest(ctx, absolute, options, take)), (outcome) => {
+      if (outcome === Fallback) return replaceUsual(ctx, absolute, options, fillWith(take))
+      createModes.set(absolute, outcome)
+      return Effect.void
+    })
+  }
+
+  /**
+   * `replaceBytes` with callbacks, for a write that found its path idle
+   * (`coalescedWrites`): the same replace, without the Effect operations
+   * around it.
+   */
+  const startBytes = (
+    direct: DirectCalls,
+    ctx: Steps.WriteContext,
+    absolute: string,
+    options: WriteOptions | undefined
+  ): Start<WriteError> =>
+  (take, onEnd) => {
+    const running = startReplace(direct, directRequest(ctx, absolute, options, take), ({ exit, warnings }) => {
+      const after = warnings.length === 0 ? undefined : logWarnings(warnings)
+      if (Exit.isFailure(exit)) return onEnd({ _tag: "Done", exit: Exit.asVoid(exit), after })
+      if (exit.value === Fallback) {
+        const usual = replaceUsual(ctx, absolute, options, fillWith(take))
+        return onEnd({ _tag: "More", effect: after === undefined ? usual : Effect.zipRight(after, usual) })
       }
-    )
+      createModes.set(absolute, exit.value)
+      onEnd({ _tag: "Done", exit: Exit.void, after })
+    })
+    return { interrupt: (onStopped) => running.interrupt(({ warnings }) => onStopped(logWarnings(warnings))) }
   }
 
   /** A replace with bytes in memory: coalesced with the writes queued for the same path. */
@@ -260,7 +292,14 @@ export const make = Effect.gen(function*() {
         options?.symlinks ?? "follow"
       } ${options?.createParents ?? true}`
       const absolute = path.resolve(input)
-      return coalesced.write(absolute, key, data, (take) => replaceBytes(ctx, absolute, options, take))
+      const direct = ctx.handles.direct
+      return coalesced.write(
+        absolute,
+        key,
+        data,
+        (take) => replaceBytes(ctx, absolute, options, take),
+        direct === undefined ? undefined : startBytes(direct, ctx, absolute, options)
+      )
     })
 
   /** The current content of the target, `None` when it does not exist. */

@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import type { KeyedQueue, Ticket } from "./keyedQueue.js"
 import * as Outcome from "./outcome.js"
 
@@ -28,11 +29,19 @@ import * as Outcome from "./outcome.js"
  * latest call, so content written again never overtakes a newer one.
  */
 export interface CoalescedWrites {
+  /**
+   * `run` writes the batch in an Effect. `start`, where given, writes it
+   * with callbacks instead, for a write that finds its path idle: taking the
+   * turn, writing and passing the turn on then cost one `Effect.async`
+   * rather than an Effect operation per step (docs/NOTES.md, "Performance
+   * findings").
+   */
   readonly write: <E>(
     path: string,
     key: string,
     data: Uint8Array,
-    run: (take: () => Uint8Array) => Effect.Effect<void, E>
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>,
+    start?: Start<E>
   ) => Effect.Effect<void, E>
   /**
    * Called, synchronously, by every other operation on `path` as it takes
@@ -40,6 +49,30 @@ export interface CoalescedWrites {
    */
   readonly barrier: (path: string) => void
 }
+
+/**
+ * How a write started with callbacks ends: `Done`, with its result (the
+ * turn is passed on and the members get the result at once) and what the
+ * caller's fiber runs before returning it (`after`: logging, say); or
+ * `More`, the work the caller's fiber goes on with in the path's turn (the
+ * Effect path, for a case the callbacks do not take).
+ */
+export type Ending<E> =
+  | { readonly _tag: "Done"; readonly exit: Exit.Exit<void, E>; readonly after: Effect.Effect<void> | undefined }
+  | { readonly _tag: "More"; readonly effect: Effect.Effect<void, E> }
+
+/** A write in flight with callbacks. */
+export interface Started {
+  /**
+   * Stops the write at its next step (if it has not committed) and calls
+   * `onStopped` once nothing of it is in flight, with what the interrupted
+   * fiber runs before it ends (logging, say).
+   */
+  readonly interrupt: (onStopped: (after: Effect.Effect<void>) => void) => void
+}
+
+/** Starts a write with callbacks: `onEnd` is called once, unless the write is interrupted. */
+export type Start<E> = (take: () => Uint8Array, onEnd: (ending: Ending<E>) => void) => Started
 
 interface Batch<E> {
   readonly key: string
@@ -135,31 +168,96 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
     })
   }
 
+  const newBatch = <E>(path: string, key: string, data: Uint8Array, seq: number): Batch<E> => {
+    const batch: Batch<E> = {
+      key,
+      data,
+      seq,
+      outcome: Outcome.make(),
+      waiting: 0,
+      state: "open",
+      runner: undefined
+    }
+    open.set(path, batch as Batch<unknown>)
+    return batch
+  }
+
+  /**
+   * The write of a batch started with callbacks, by a caller that found its
+   * path idle. The batch and the turn are taken synchronously, so no
+   * interruption comes between them; `settle` passes the turn on and gives
+   * the members their result, once, whichever way the write ends.
+   */
+  const startBatch = <E>(
+    path: string,
+    key: string,
+    data: Uint8Array,
+    seq: number,
+    start: Start<E>
+  ): Effect.Effect<void, E> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const batch = newBatch<E>(path, key, data, seq)
+        const ticket = queue.enter(path)
+        // "more": the caller's fiber goes on in the turn
+        let state: "running" | "more" | "settled" = "running"
+        const settle = (exit: Exit.Exit<void, E>) => {
+          if (state === "settled") return
+          state = "settled"
+          ticket.pass()
+          close(path, batch)
+          batch.outcome.complete(exit)
+        }
+        const started = Effect.async<Effect.Effect<void, E>>((resume) => {
+          const running = start(takeFrom(path, batch), (ending) => {
+            if (ending._tag === "More") {
+              state = "more"
+              return resume(Effect.succeed(
+                Effect.onExit(restore(ending.effect), (exit) => Effect.sync(() => settle(exit)))
+              ))
+            }
+            settle(ending.exit)
+            resume(
+              Effect.succeed(ending.after === undefined ? ending.exit : Effect.zipRight(ending.after, ending.exit))
+            )
+          })
+          return Effect.async<void>((resumeStopped) =>
+            running.interrupt((after) => {
+              settle(Exit.interrupt(FiberId.none))
+              resumeStopped(after)
+            })
+          )
+        })
+        return Effect.matchCauseEffect(restore(started), {
+          onSuccess: (next) => next,
+          // interrupted after the write ended (or a defect in `start`): the
+          // turn is passed on all the same
+          onFailure: (cause) => {
+            settle(Exit.failCause(cause))
+            return Effect.failCause(cause)
+          }
+        })
+      })
+    )
+
   const submit = <E>(
     path: string,
     key: string,
     data: Uint8Array,
     seq: number,
-    run: (take: () => Uint8Array) => Effect.Effect<void, E>
-  ): Effect.Effect<void, E> =>
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>,
+    start?: Start<E>
+  ): Effect.Effect<void, E> => {
+    const last = open.get(path) as Batch<E> | undefined
+    if (last !== undefined && last.key === key && last.state === "open") {
+      return join(path, key, last, data, seq, run)
+    }
+    if (start !== undefined && queue.isIdle(path)) return startBatch(path, key, data, seq, start)
     // uninterruptible from before the ticket is taken until it is held
-    Effect.uninterruptibleMask((restore) =>
+    return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        const last = open.get(path) as Batch<E> | undefined
-        if (last !== undefined && last.key === key && last.state === "open") {
-          return restore(join(path, key, last, data, seq, run))
-        }
         const idle = queue.isIdle(path)
-        const batch: Batch<E> = {
-          key,
-          data,
-          seq,
-          outcome: Outcome.make(),
-          waiting: 0,
-          state: "open",
-          runner: undefined
-        }
-        open.set(path, batch as Batch<unknown>)
+        const batch = newBatch<E>(path, key, data, seq)
         // the place in the line is taken now, in call order
         const ticket = queue.enter(path)
         if (!idle) {
@@ -169,13 +267,15 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
         return Effect.onExit(queue.runTicket(ticket, restore)(run(takeFrom(path, batch))), finish(path, batch))
       })
     )
+  }
 
   const write = <E>(
     path: string,
     key: string,
     data: Uint8Array,
-    run: (take: () => Uint8Array) => Effect.Effect<void, E>
-  ): Effect.Effect<void, E> => Effect.suspend(() => submit(path, key, data, ++calls, run))
+    run: (take: () => Uint8Array) => Effect.Effect<void, E>,
+    start?: Start<E>
+  ): Effect.Effect<void, E> => Effect.suspend(() => submit(path, key, data, ++calls, run, start))
 
   return { write, barrier }
 }

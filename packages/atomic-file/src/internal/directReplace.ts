@@ -71,14 +71,19 @@ export const Fallback: unique symbol = Symbol.for("@intent/atomic-file/internal/
 /** What a replace ends with: done (the temporary file's create mode, to remember), or `Fallback`. */
 export type DirectOutcome = number | typeof Fallback
 
-interface Warning {
+/** Something that went wrong after the fact (a close, a removal): logged, not failed. */
+export interface Warning {
   readonly message: string
   readonly cause: unknown
 }
 
-type Ended = { readonly exit: Exit.Exit<DirectOutcome, WriteError>; readonly warnings: ReadonlyArray<Warning> }
+/** How a replace ended, and what it has to report besides. */
+export interface Ended {
+  readonly exit: Exit.Exit<DirectOutcome, WriteError>
+  readonly warnings: ReadonlyArray<Warning>
+}
 
-const logWarnings = (warnings: ReadonlyArray<Warning>): Effect.Effect<void> =>
+export const logWarnings = (warnings: ReadonlyArray<Warning>): Effect.Effect<void> =>
   Effect.forEach(warnings, (warning) => Effect.logWarning(warning.message, warning.cause), { discard: true })
 
 const settled = (ended: Ended): Effect.Effect<DirectOutcome, WriteError> =>
@@ -88,7 +93,7 @@ const settled = (ended: Ended): Effect.Effect<DirectOutcome, WriteError> =>
 export const directReplace = (calls: DirectCalls, request: DirectRequest): Effect.Effect<DirectOutcome, WriteError> =>
   Effect.flatMap(
     Effect.async<Ended>((resume) => {
-      const run = start(calls, request, (ended) => resume(Effect.succeed(ended)))
+      const run = startReplace(calls, request, (ended) => resume(Effect.succeed(ended)))
       return Effect.flatMap(
         Effect.async<Ended>((resumeCanceler) => run.interrupt((ended) => resumeCanceler(Effect.succeed(ended)))),
         (ended) => logWarnings(ended.warnings)
@@ -107,11 +112,12 @@ const writeZero = (tempPath: string) =>
   })
 
 /**
- * The state machine of one replace. `done` is called once, when nothing of
- * the replace is in flight any more but a directory's close (which has
- * nothing to report).
+ * The state machine of one replace, started now. `done` is called once,
+ * when nothing of the replace is in flight any more but a directory's close
+ * (which has nothing to report); `interrupt` stops it at its next step
+ * before the commit, and calls back when it has ended.
  */
-const start = (
+export const startReplace = (
   calls: DirectCalls,
   request: DirectRequest,
   done: (ended: Ended) => void

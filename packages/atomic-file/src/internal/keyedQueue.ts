@@ -56,6 +56,9 @@ export type Turn = Outcome.Outcome<void, never>
 /** A place in a key's line: the turn before it, and how to pass the turn on. */
 export interface Ticket {
   readonly previous: Turn | undefined
+  /** Passes the turn on, now (for a holder that ends in a callback). */
+  readonly pass: () => void
+  /** `pass`, as an effect. */
   readonly release: Effect.Effect<void>
 }
 
@@ -66,19 +69,23 @@ export const makeKeyedQueue = (): KeyedQueue => {
     const mine: Turn = Outcome.make()
     const previous = tails.get(key)
     tails.set(key, mine)
-    const release = Effect.sync(() => {
+    const pass = () => {
       if (tails.get(key) === mine) {
         tails.delete(key)
       }
       mine.complete(Exit.void)
-    })
-    return { previous: previous === undefined || previous.exit !== undefined ? undefined : previous, release }
+    }
+    return {
+      previous: previous === undefined || previous.exit !== undefined ? undefined : previous,
+      pass,
+      release: Effect.sync(pass)
+    }
   }
 
   // runs uninterruptibly; `restore` makes the wait itself interruptible
   const waitTurn = <E>(
     restore: <A, E1, R>(effect: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1, R>,
-    { previous, release }: Ticket,
+    { pass, previous }: Ticket,
     guardWait?: (wait: Effect.Effect<void>) => Effect.Effect<void, E>
   ): Effect.Effect<void, E> =>
     previous === undefined
@@ -89,7 +96,7 @@ export const makeKeyedQueue = (): KeyedQueue => {
             // Interrupted or timed out while waiting: the ones queued after
             // this call must still wait for the one before it, so pass the
             // turn on when that one finishes.
-            if (Exit.isFailure(exit)) previous.onComplete(() => Effect.runSync(release))
+            if (Exit.isFailure(exit)) previous.onComplete(pass)
           })
         )
       )
