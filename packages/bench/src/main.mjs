@@ -348,8 +348,9 @@ function whyMissed() {
       wall("the same with the target's lstat")
     } with the \`lstat\` beside the open; CPU ${cpu("replace of 4 KiB without fsync")} and ${
       cpu("the same with the target's lstat")
-    }). It also reads the effective ids (two system calls), and runs the path's turn and the coalescing through the
-  fiber runtime.${
+    }). It also reads the effective ids (two system calls). A write that finds its path idle takes the path's turn,
+  opens its batch for later calls to join and passes the turn on within that same \`Effect.async\`, so the
+  fiber runtime does a handful of operations for such a write (docs/NOTES.md).${
       full.ratio < none.ratio
         ? ` With the fsyncs that work is a smaller share of a write, so "full" comes closer to the raw sequence than
   "none" (ratios ${ratio(full.ratio)} and ${ratio(none.ratio)}).`
@@ -469,6 +470,8 @@ fresh random order, each doing a few writes one after another (${
   config.sizes.map((s) => `${bytes(s)}: ${config.perRound(s)}`).join(", ")
 } per round, ${config.rounds} rounds, after one untimed warm-up write each), each contender's writes after a sync(2), untimed, so
 that no contender's fsync also writes out what the one before left unsynced (with ext4's ordered journal, it would);
+the sync is made by a shell started once, not by a process started each time (a start forks this process, and
+whatever is timed next pays for the page faults that follow);
 the table gives the median and the
 min – max per write over all rounds, and the ratio of the median to that of the raw sequence of the same durability.
 "CPU per write" is this process's user + system time over those writes (the thread pool's included) divided by their

@@ -1,8 +1,45 @@
 // Timing and summary helpers shared by the sections of the harness.
+import { spawn } from "node:child_process"
 import { performance } from "node:perf_hooks"
 
 /** Microseconds since an arbitrary origin, sub-microsecond resolution. */
 export const now = () => performance.now() * 1000
+
+/**
+ * sync(2) on request, by one shell started once: `sync()` resolves once the
+ * system's dirty data is written out. Not `execFileSync("sync")` before each
+ * timed item: starting a process forks this one, and for a while after it
+ * the first write to each of this process's pages faults (copy-on-write), so
+ * the item timed next paid for the fork, the more so the more memory it
+ * touched (a fan-out of 100 fibers took 20 % longer right after one).
+ */
+export const makeSyncer = () => {
+  const shell = spawn("sh", ["-c", "while read -r line; do sync; echo done; done"], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
+  const waiting = []
+  let received = ""
+  shell.stdout.setEncoding("utf8")
+  shell.stdout.on("data", (text) => {
+    received += text
+    let newline
+    while ((newline = received.indexOf("\n")) !== -1) {
+      received = received.slice(newline + 1)
+      waiting.shift()?.resolve()
+    }
+  })
+  shell.on("exit", (code) => {
+    for (const waiter of waiting.splice(0)) waiter.reject(new Error(`the sync shell exited (${code})`))
+  })
+  return {
+    sync: () =>
+      new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        shell.stdin.write("sync\n")
+      }),
+    close: () => shell.stdin.end()
+  }
+}
 
 /** A copy of `items` in random order (Fisher–Yates). */
 export const shuffled = (items) => {

@@ -3,7 +3,6 @@
 import { AtomicFile } from "@intent/atomic-file/AtomicFile"
 import { writeFile as atomicallyWrite } from "atomically"
 import { Effect } from "effect"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, readFileSync } from "node:fs"
 import * as fsp from "node:fs/promises"
@@ -11,7 +10,7 @@ import { dirname, join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Writer } from "steno"
 import writeFileAtomic from "write-file-atomic"
-import { now, shuffled, summarize } from "./measure.mjs"
+import { makeSyncer, now, shuffled, summarize } from "./measure.mjs"
 
 let rawCounter = 0
 
@@ -112,25 +111,30 @@ export const runReplace = async ({ runtimes, root, sizes, rounds, perRound, log 
       await timedWrites(runtimes, contenders[index], file, payloads.get(size), 1)
     }
   }
-  for (let round = 0; round < rounds; round++) {
-    for (const size of sizes) {
-      for (const index of shuffled(contenders.map((_, i) => i))) {
-        const contender = contenders[index]
-        // what the one before left unsynced is written out first: with ext4's
-        // ordered journal, this contender's first fsync would otherwise write it
-        execFileSync("sync")
-        const cpuBefore = process.cpuUsage()
-        const loopBefore = performance.eventLoopUtilization()
-        const times = await timedWrites(runtimes, contender, fileOf(size, index), payloads.get(size), perRound(size))
-        const loopUsed = performance.eventLoopUtilization(loopBefore)
-        const cpuUsed = process.cpuUsage(cpuBefore)
-        const key = `${size} ${contender.name}`
-        results.set(key, [...(results.get(key) ?? []), ...times])
-        cpu.set(key, (cpu.get(key) ?? 0) + cpuUsed.user + cpuUsed.system)
-        main.set(key, (main.get(key) ?? 0) + loopUsed.active * 1000)
+  const syncer = makeSyncer()
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const size of sizes) {
+        for (const index of shuffled(contenders.map((_, i) => i))) {
+          const contender = contenders[index]
+          // what the one before left unsynced is written out first: with ext4's
+          // ordered journal, this contender's first fsync would otherwise write it
+          await syncer.sync()
+          const cpuBefore = process.cpuUsage()
+          const loopBefore = performance.eventLoopUtilization()
+          const times = await timedWrites(runtimes, contender, fileOf(size, index), payloads.get(size), perRound(size))
+          const loopUsed = performance.eventLoopUtilization(loopBefore)
+          const cpuUsed = process.cpuUsage(cpuBefore)
+          const key = `${size} ${contender.name}`
+          results.set(key, [...(results.get(key) ?? []), ...times])
+          cpu.set(key, (cpu.get(key) ?? 0) + cpuUsed.user + cpuUsed.system)
+          main.set(key, (main.get(key) ?? 0) + loopUsed.active * 1000)
+        }
       }
+      log(`replace: round ${round + 1}/${rounds}`)
     }
-    log(`replace: round ${round + 1}/${rounds}`)
+  } finally {
+    syncer.close()
   }
   const rows = []
   for (const size of sizes) {
@@ -230,19 +234,24 @@ export const runConcurrent = async ({ runtime, root, rounds, writers, size, log 
         )
     }
   ]
-  for (let round = 0; round < rounds; round++) {
-    for (const [index, item] of shuffled(items.map((item, index) => [index, item]))) {
-      const directory = join(root, "concurrent", `r${round}`, `i${index}`)
-      mkdirSync(directory, { recursive: true })
-      const files = item.files(directory)
-      for (const file of new Set(files)) await fsp.writeFile(file, "old")
-      execFileSync("sync")
-      const started = now()
-      await item.run(files)
-      const entry = record(item.key, now() - started)
-      item.check?.(files, entry)
+  const syncer = makeSyncer()
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const [index, item] of shuffled(items.map((item, index) => [index, item]))) {
+        const directory = join(root, "concurrent", `r${round}`, `i${index}`)
+        mkdirSync(directory, { recursive: true })
+        const files = item.files(directory)
+        for (const file of new Set(files)) await fsp.writeFile(file, "old")
+        await syncer.sync()
+        const started = now()
+        await item.run(files)
+        const entry = record(item.key, now() - started)
+        item.check?.(files, entry)
+      }
+      log(`concurrent: round ${round + 1}/${rounds}`)
     }
-    log(`concurrent: round ${round + 1}/${rounds}`)
+  } finally {
+    syncer.close()
   }
   const rows = concurrentContenders.flatMap((contender) =>
     ["one file", "100 files"].map((shape) => {
