@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { close, lstat, mkdirSync, open, rename, write, writeFileSync } from "node:fs"
 import * as fsp from "node:fs/promises"
 import { join } from "node:path"
-import { now } from "./measure.mjs"
+import { now, shuffled } from "./measure.mjs"
 
 const measureSync = (name, count, f) => {
   for (let i = 0; i < Math.min(100, count); i++) f()
@@ -97,48 +97,63 @@ export const runBuildingBlocks = async ({ root, count }) => {
   })
 
   // what the target's lstat adds to a replace without fsync: the same
-  // node:fs callback sequence with and without it, alternating in chunks
+  // node:fs callback sequence with and without it, alternating in chunks;
+  // and what waiting for it costs an Effect program: the replace with the
+  // lstat, in one Effect.async per replace from an Effect loop (as
+  // AtomicFile.layerNode's writeFile runs), against a Promise per replace
+  // from an async loop
   const data = Buffer.alloc(4096, 0x61)
   let counter = 0
-  const replace = (withLstat) =>
-    new Promise((resolve, reject) => {
-      const target = join(dir, withLstat ? "checked" : "plain")
-      const temp = `${target}.tmp-${counter++}`
-      let waiting = withLstat ? 2 : 1
-      let fd
-      const next = () => {
-        if (--waiting > 0) return
-        write(fd, data, 0, data.length, 0, (error) => {
-          if (error) return reject(error)
-          close(
-            fd,
-            (error) => error ? reject(error) : rename(temp, target, (error) => error ? reject(error) : resolve())
-          )
-        })
-      }
-      if (withLstat) lstat(target, () => next())
-      open(temp, "wx", 0o644, (error, opened) => {
-        if (error) return reject(error)
-        fd = opened
-        next()
+  const replace = (withLstat, done) => {
+    const target = join(dir, withLstat ? "checked" : "plain")
+    const temp = `${target}.tmp-${counter++}`
+    let waiting = withLstat ? 2 : 1
+    let fd
+    const next = () => {
+      if (--waiting > 0) return
+      write(fd, data, 0, data.length, 0, (error) => {
+        if (error) return done(error)
+        close(fd, (error) => error ? done(error) : rename(temp, target, done))
       })
+    }
+    if (withLstat) lstat(target, () => next())
+    open(temp, "wx", 0o644, (error, opened) => {
+      if (error) return done(error)
+      fd = opened
+      next()
     })
+  }
+  const viaPromise = (withLstat) =>
+    new Promise((resolve, reject) => replace(withLstat, (error) => error ? reject(error) : resolve()))
+  const viaAsync = (withLstat) =>
+    Effect.async((resume) => replace(withLstat, (error) => resume(error ? Effect.die(error) : Effect.void)))
+  const runChunk = async (sequence, n) => {
+    if (sequence.effect) {
+      return Effect.runPromise(Effect.gen(function*() {
+        for (let i = 0; i < n; i++) yield* viaAsync(sequence.withLstat)
+      }))
+    }
+    for (let i = 0; i < n; i++) await viaPromise(sequence.withLstat)
+  }
   const sequences = [
     { name: "replace of 4 KiB without fsync, node:fs callbacks: open, write, close, rename", withLstat: false },
     {
       name: "the same with the target's lstat started beside the open (AtomicFile's check of the target)",
       withLstat: true
+    },
+    {
+      name: "the same with the lstat, each replace awaited as one Effect.async from an Effect loop",
+      withLstat: true,
+      effect: true
     }
   ].map((sequence) => ({ ...sequence, wall: 0, cpu: 0 }))
-  for (const sequence of sequences) {
-    for (let i = 0; i < 50; i++) await replace(sequence.withLstat)
-  }
+  for (const sequence of sequences) await runChunk(sequence, 50)
   const chunk = 50
   for (let done = 0; done < count; done += chunk) {
-    for (const sequence of done % (2 * chunk) === 0 ? sequences : [...sequences].reverse()) {
+    for (const sequence of shuffled(sequences)) {
       const cpu = process.cpuUsage()
       const started = now()
-      for (let i = 0; i < chunk; i++) await replace(sequence.withLstat)
+      await runChunk(sequence, chunk)
       const used = process.cpuUsage(cpu)
       sequence.wall += now() - started
       sequence.cpu += used.user + used.system

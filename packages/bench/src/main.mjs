@@ -297,6 +297,8 @@ const replaceTables = config.sizes.map((size) =>
 
 function whyMissed() {
   const block = (prefix) => blocks.find((b) => b.name.startsWith(prefix))
+  // a relative difference as a signed whole percentage ("–" when not measured)
+  const percent = (x) => Number.isFinite(x) ? `${x >= 0 ? "+" : "−"}${Math.abs(Math.round(x * 100))} %` : "–"
   const cpu = (prefix) => duration(block(prefix)?.cpu ?? NaN)
   const wall = (prefix) => duration(block(prefix)?.wall ?? NaN)
   const reused = stream.find((s) => s.mode === "atomic" && s.buffers === "reused")
@@ -335,7 +337,7 @@ function whyMissed() {
   the rename. What is left one after another: for "full", the create, the write, the fsync, the rename and the
   directory's fsync, 5 calls against the raw durable sequence's 8; for "none", the create, the write and the rename,
   3 calls against 4.`,
-    `- **What is left is work on the main thread.** At ${bytes(small)}, the main thread was busy ${
+    `- **What is left: the \`lstat\`, and work on the main thread.** At ${bytes(small)}, the main thread was busy ${
       duration(none.main)
     } per "none" write against ${duration(rawNone.main)} for the raw sequence without fsync, and ${
       duration(full.main)
@@ -348,6 +350,15 @@ function whyMissed() {
       wall("the same with the target's lstat")
     } with the \`lstat\` beside the open; CPU ${cpu("replace of 4 KiB without fsync")} and ${
       cpu("the same with the target's lstat")
+    }; awaited as one \`Effect.async\` from an Effect loop, ${
+      wall("the same with the lstat, each replace awaited")
+    } and ${cpu("the same with the lstat, each replace awaited")}: so the \`lstat\` adds ${
+      percent(block("the same with the target's lstat")?.wall / block("replace of 4 KiB without fsync")?.wall - 1)
+    } to that sequence, and waiting through Effect ${
+      percent(
+        block("the same with the lstat, each replace awaited")?.wall / block("the same with the target's lstat")?.wall -
+          1
+      )
     }). It also reads the effective ids (two system calls). A write that finds its path idle takes the path's turn,
   opens its batch for later calls to join and passes the turn on within that same \`Effect.async\`, so the
   fiber runtime does a handful of operations for such a write (docs/NOTES.md).${
