@@ -17,6 +17,7 @@ const service = `${src}/atomicFile.ts`
 const queue = `${src}/keyedQueue.ts`
 const direct = `${src}/directReplace.ts`
 const coalesced = `${src}/coalescedWrites.ts`
+const outcome = `${src}/outcome.ts`
 const handles = `${src}/handles.ts`
 const node = `${src}/nodeHandles.ts`
 
@@ -162,23 +163,39 @@ const mutations = [
     edits: [{
       file: coalesced,
       from: "const running = start(takeFrom(path, batch), (ending) => {",
-      to: "const taken = takeFrom(path, batch)()\n          const running = start(() => taken, (ending) => {"
+      to: "const taken = takeFrom(path, batch)()\n      const running = start(() => taken, (ending) => {"
     }]
   },
   {
     name: "the turn not passed on when a batch started with callbacks is interrupted (layerNode)",
     edits: [{
       file: coalesced,
-      from: "          ticket.pass()\n",
-      to: "          if (!Exit.isInterrupted(exit)) ticket.pass()\n"
+      from: "      ticket.pass()\n",
+      to: "      if (!Exit.isInterrupted(exit)) ticket.pass()\n"
     }]
   },
   {
     name: "the members of a batch started with callbacks told it succeeded when it failed (layerNode)",
     edits: [{
       file: coalesced,
-      from: "            settle(ending.exit)\n",
-      to: "            settle(Exit.void)\n"
+      from: "        settle(ending.exit)\n",
+      to: "        settle(Exit.void)\n"
+    }]
+  },
+  {
+    name: "a call that found the batch open joins it a step later (another fiber may take the content meanwhile)",
+    edits: [{
+      file: coalesced,
+      from: "return join(restore, path, key, last, data, order, run)",
+      to: "return Effect.suspend(() => join(restore, path, key, last, data, order, run))"
+    }]
+  },
+  {
+    name: "an outcome's waiter registered without checking again (set meanwhile: never called)",
+    edits: [{
+      file: outcome,
+      from: "          if (exit !== undefined) return resume(exit)\n",
+      to: ""
     }]
   },
   {
@@ -195,7 +212,7 @@ const mutations = [
     name: "calls that joined an interrupted batch not written again",
     edits: [{
       file: coalesced,
-      from: "          ? submit(path, key, data, seq, run)",
+      from: "          ? restore(submit(path, key, data, seq, run))",
       to: "          ? Effect.failCause(cause)"
     }]
   }

@@ -5,12 +5,16 @@
  * path's shortcut past `readlink` for a file it put in place itself.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { AtomicFile } from "../src/AtomicFile.js"
+import * as FileLock from "../src/FileLock.js"
+import { makeMemoryFileSystem } from "../src/testing.js"
 import {
   LiveLayer,
   overrideOpenedFiles,
@@ -164,7 +168,7 @@ const holdFirst = () => {
   const gate = Deferred.unsafeMake<void>(undefined as never)
   const reached = Deferred.unsafeMake<void>(undefined as never)
   let held = false
-  const hold = <A, E>(matches: boolean, call: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  const hold = <A, E, R>(matches: boolean, call: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.suspend(() => {
       if (held || !matches) return call
       held = true
@@ -428,4 +432,57 @@ describe("a write that finds its path idle, on layerNode's chain of callbacks", 
       expect(yield* readText(`${dir}/f`)).toBe("fourth")
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("coalesced writes: a call joins in the very step that finds the batch open", () => {
+  // The runtime may run other fibers between two steps of one fiber: it
+  // yields every so many operations (`maxOps`; below 10 Effect 3.22 itself
+  // stops making progress). A call that found the batch open must put its
+  // content in before any other fiber can take the batch's content. The
+  // sweep starts the second call with a small `maxOps`, lets it run
+  // `steps` turns of the scheduler, then lets the first call (held at its
+  // temporary file's open, just before it takes the content) go on; over
+  // the sweep the second call is caught at every point of its way in.
+  it.effect("the runtime yielding between any two steps of the later call: its content always ends on disk", () =>
+    Effect.gen(function*() {
+      for (let maxOps = 10; maxOps <= 24; maxOps++) {
+        for (let steps = 0; steps <= 12; steps++) {
+          const { gate, hold, reached } = holdFirst()
+          const layer = Layer.provideMerge(
+            AtomicFile.DefaultWithoutDependencies,
+            Layer.provideMerge(
+              FileLock.layerMemory,
+              Layer.merge(
+                Layer.sync(FileSystem.FileSystem, () => {
+                  const memory = makeMemoryFileSystem()
+                  return { ...memory, open: (path, options) => hold(isTemp(path), memory.open(path, options)) }
+                }),
+                Path.layer
+              )
+            )
+          )
+          yield* Effect.gen(function*() {
+            const atomic = yield* AtomicFile
+            const first = yield* Effect.fork(atomic.writeFileString("/f", "first"))
+            yield* Deferred.await(reached)
+            const second = yield* Effect.fork(
+              Effect.withMaxOpsBeforeYield(atomic.writeFileString("/f", "second"), maxOps)
+            )
+            for (let i = 0; i < steps; i++) yield* Effect.yieldNow()
+            yield* Deferred.succeed(gate, undefined)
+            yield* Fiber.join(first)
+            yield* Fiber.join(second)
+            expect(yield* readText("/f"), `maxOps ${maxOps}, after ${steps} steps of the second call`).toBe("second")
+          }).pipe(
+            Effect.provide(layer),
+            // a call that never returns fails here, not at the test's timeout
+            Effect.timeoutFail({
+              duration: "5 seconds",
+              onTimeout: () =>
+                new Error(`maxOps ${maxOps}, after ${steps} steps of the second call: a call never returned`)
+            })
+          )
+        }
+      }
+    }))
 })

@@ -127,29 +127,40 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
       return Effect.asVoid(Fiber.interrupt(batch.runner))
     })
 
-  // interruptible; an interrupted member leaves the batch. A batch whose
-  // caller was interrupted: written again (see above).
+  /**
+   * Joins `batch`, now: called in the very step that found it open (or made
+   * it), in `submit`'s uninterruptible region, so that nothing can take the
+   * batch's content between that check and this call's content going in.
+   * Only the wait is interruptible (`restore`); an interrupted member leaves
+   * the batch. A member of a batch whose caller was interrupted writes again
+   * (see above).
+   */
   const join = <E>(
+    restore: <A, E1, R>(effect: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1, R>,
     path: string,
     key: string,
     batch: Batch<E>,
     data: Uint8Array,
     seq: number,
     run: (take: () => Uint8Array) => Effect.Effect<void, E>
-  ): Effect.Effect<void, E> =>
-    Effect.suspend(() => {
-      if (seq > batch.seq) {
-        batch.data = data
-        batch.seq = seq
-      }
-      batch.waiting++
-      return Effect.catchAllCause(batch.outcome.await(leave(path, batch)), (cause) => {
+  ): Effect.Effect<void, E> => {
+    if (seq > batch.seq) {
+      batch.data = data
+      batch.seq = seq
+    }
+    batch.waiting++
+    return Effect.matchCauseEffect(restore(batch.outcome.await()), {
+      onSuccess: () => Effect.void,
+      onFailure: (cause) => {
         const ended = batch.outcome.exit
-        return batch.runner === undefined && ended !== undefined && Exit.isInterrupted(ended)
-          ? submit(path, key, data, seq, run)
+        // not over: this member was interrupted while it waited
+        if (ended === undefined) return Effect.zipRight(leave(path, batch), Effect.failCause(cause))
+        return batch.runner === undefined && Exit.isInterrupted(ended)
+          ? restore(submit(path, key, data, seq, run))
           : Effect.failCause(cause)
-      })
+      }
     })
+  }
 
   // the batch's write, in a fiber of its own: members can come and go. The
   // fiber starts uninterruptible (forked in an uninterruptible region), so
@@ -184,90 +195,94 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
 
   /**
    * The write of a batch started with callbacks, by a caller that found its
-   * path idle. The batch and the turn are taken synchronously, so no
-   * interruption comes between them; `settle` passes the turn on and gives
-   * the members their result, once, whichever way the write ends.
+   * path idle and took the batch and the turn in the same step (`submit`).
+   * `settle` passes the turn on and gives the members their result, once,
+   * whichever way the write ends.
    */
   const startBatch = <E>(
+    restore: <A, E1, R>(effect: Effect.Effect<A, E1, R>) => Effect.Effect<A, E1, R>,
     path: string,
-    key: string,
-    data: Uint8Array,
-    seq: number,
+    batch: Batch<E>,
+    ticket: Ticket,
     start: Start<E>
-  ): Effect.Effect<void, E> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.suspend(() => {
-        const batch = newBatch<E>(path, key, data, seq)
-        const ticket = queue.enter(path)
-        // "more": the caller's fiber goes on in the turn
-        let state: "running" | "more" | "settled" = "running"
-        const settle = (exit: Exit.Exit<void, E>) => {
-          if (state === "settled") return
-          state = "settled"
-          ticket.pass()
-          close(path, batch)
-          batch.outcome.complete(exit)
+  ): Effect.Effect<void, E> => {
+    // "more": the caller's fiber goes on in the turn
+    let state: "running" | "more" | "settled" = "running"
+    const settle = (exit: Exit.Exit<void, E>) => {
+      if (state === "settled") return
+      state = "settled"
+      ticket.pass()
+      close(path, batch)
+      batch.outcome.complete(exit)
+    }
+    const started = Effect.async<Effect.Effect<void, E>>((resume) => {
+      const running = start(takeFrom(path, batch), (ending) => {
+        if (ending._tag === "More") {
+          state = "more"
+          return resume(Effect.succeed(
+            Effect.onExit(restore(ending.effect), (exit) => Effect.sync(() => settle(exit)))
+          ))
         }
-        const started = Effect.async<Effect.Effect<void, E>>((resume) => {
-          const running = start(takeFrom(path, batch), (ending) => {
-            if (ending._tag === "More") {
-              state = "more"
-              return resume(Effect.succeed(
-                Effect.onExit(restore(ending.effect), (exit) => Effect.sync(() => settle(exit)))
-              ))
-            }
-            settle(ending.exit)
-            resume(
-              Effect.succeed(ending.after === undefined ? ending.exit : Effect.zipRight(ending.after, ending.exit))
-            )
-          })
-          return Effect.async<void>((resumeStopped) =>
-            running.interrupt((after) => {
-              settle(Exit.interrupt(FiberId.none))
-              resumeStopped(after)
-            })
-          )
-        })
-        return Effect.matchCauseEffect(restore(started), {
-          onSuccess: (next) => next,
-          // interrupted after the write ended (or a defect in `start`): the
-          // turn is passed on all the same
-          onFailure: (cause) => {
-            settle(Exit.failCause(cause))
-            return Effect.failCause(cause)
-          }
-        })
+        settle(ending.exit)
+        resume(
+          Effect.succeed(ending.after === undefined ? ending.exit : Effect.zipRight(ending.after, ending.exit))
+        )
       })
-    )
+      return Effect.async<void>((resumeStopped) =>
+        running.interrupt((after) => {
+          settle(Exit.interrupt(FiberId.none))
+          resumeStopped(after)
+        })
+      )
+    })
+    return Effect.matchCauseEffect(restore(started), {
+      onSuccess: (next) => next,
+      // interrupted before the write started or after it ended (or a defect
+      // in `start`): the turn is passed on all the same
+      onFailure: (cause) => {
+        settle(Exit.failCause(cause))
+        return Effect.failCause(cause)
+      }
+    })
+  }
 
+  /**
+   * One step, uninterruptible, decides what the call does and takes it:
+   * joins the path's open batch, or makes a batch and takes its place in
+   * the path's line. Another fiber can run between two steps of this one
+   * (the runtime yields every so many operations), so the check and what
+   * it decides must not be two steps.
+   */
   const submit = <E>(
     path: string,
     key: string,
     data: Uint8Array,
-    seq: number,
+    seq: number | undefined,
     run: (take: () => Uint8Array) => Effect.Effect<void, E>,
     start?: Start<E>
-  ): Effect.Effect<void, E> => {
-    const last = open.get(path) as Batch<E> | undefined
-    if (last !== undefined && last.key === key && last.state === "open") {
-      return join(path, key, last, data, seq, run)
-    }
-    if (start !== undefined && queue.isIdle(path)) return startBatch(path, key, data, seq, start)
-    // uninterruptible from before the ticket is taken until it is held
-    return Effect.uninterruptibleMask((restore) =>
+  ): Effect.Effect<void, E> =>
+    Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
+        const order = seq ?? ++calls
+        const last = open.get(path) as Batch<E> | undefined
+        if (last !== undefined && last.key === key && last.state === "open") {
+          return join(restore, path, key, last, data, order, run)
+        }
         const idle = queue.isIdle(path)
-        const batch = newBatch<E>(path, key, data, seq)
+        const batch = newBatch<E>(path, key, data, order)
         // the place in the line is taken now, in call order
         const ticket = queue.enter(path)
         if (!idle) {
-          return Effect.zipRight(startRunner(path, batch, ticket, run), restore(join(path, key, batch, data, seq, run)))
+          return Effect.zipRight(
+            startRunner(path, batch, ticket, run),
+            join(restore, path, key, batch, data, order, run)
+          )
         }
+        if (start !== undefined) return startBatch(restore, path, batch, ticket, start)
         // the caller's own fiber writes, and hands its result to those who joined
         return Effect.onExit(queue.runTicket(ticket, restore)(run(takeFrom(path, batch))), finish(path, batch))
       })
     )
-  }
 
   const write = <E>(
     path: string,
@@ -275,7 +290,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
     data: Uint8Array,
     run: (take: () => Uint8Array) => Effect.Effect<void, E>,
     start?: Start<E>
-  ): Effect.Effect<void, E> => Effect.suspend(() => submit(path, key, data, ++calls, run, start))
+  ): Effect.Effect<void, E> => submit(path, key, data, undefined, run, start)
 
   return { write, barrier }
 }

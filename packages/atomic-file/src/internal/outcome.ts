@@ -41,6 +41,10 @@ export const make = <A, E = never>(): Outcome<A, E> => {
     await: (onLeave) =>
       Effect.suspend(() =>
         exit ?? Effect.async<A, E>((resume) => {
+          // checked again here: the runtime may have run other fibers (and
+          // set the outcome) between the step above and this one; a waiter
+          // pushed after `complete` would never be called
+          if (exit !== undefined) return resume(exit)
           waiters.push(resume)
           return Effect.suspend(() => {
             const index = waiters.indexOf(resume)
