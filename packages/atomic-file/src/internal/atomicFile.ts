@@ -18,7 +18,14 @@ import { FileLock } from "../FileLock.js"
 import { appendRecord, validateRecord } from "./appendRecord.js"
 import { cleanupStale } from "./cleanupStale.js"
 import { makeCoalescedWrites, type Start } from "./coalescedWrites.js"
-import { directReplace, type DirectRequest, Fallback, logWarnings, startReplace } from "./directReplace.js"
+import {
+  type DirectOutcome,
+  directReplace,
+  type DirectRequest,
+  Fallback,
+  logWarnings,
+  startReplace
+} from "./directReplace.js"
 import { errorCode, reasonOf } from "./errno.js"
 import { type DirectCalls, type FileId, fromFileSystem, type Handle, HandlesService, type Pending } from "./handles.js"
 import { makeKeyedQueue } from "./keyedQueue.js"
@@ -229,6 +236,22 @@ export const make = Effect.gen(function*() {
   })
 
   /**
+   * What follows a direct replace: the Effect path where it did not take
+   * the case (`Fallback`); otherwise nothing, its create mode remembered.
+   */
+  const afterDirect = (
+    ctx: Steps.WriteContext,
+    absolute: string,
+    options: WriteOptions | undefined,
+    take: () => Uint8Array,
+    outcome: DirectOutcome
+  ): Effect.Effect<void, WriteError> | undefined => {
+    if (outcome === Fallback) return replaceUsual(ctx, absolute, options, fillWith(take))
+    createModes.set(absolute, outcome)
+    return undefined
+  }
+
+  /**
    * A replace of bytes in memory, for a caller that holds the path's turn:
    * with handles that have direct calls (`layerNode`), the common case runs
    * as one chain of callbacks (`directReplace`); what it does not take (a
@@ -244,11 +267,10 @@ export const make = Effect.gen(function*() {
     // the content is taken when the writing starts: until then, later calls may join (coalescedWrites)
     const direct = ctx.handles.direct
     if (direct === undefined) return replaceResolved(ctx, absolute, options, fillWith(take))
-    return Effect.flatMap(directReplace(direct, directRequest(ctx, absolute, options, take)), (outcome) => {
-      if (outcome === Fallback) return replaceUsual(ctx, absolute, options, fillWith(take))
-      createModes.set(absolute, outcome)
-      return Effect.void
-    })
+    return Effect.flatMap(
+      directReplace(direct, directRequest(ctx, absolute, options, take)),
+      (outcome) => afterDirect(ctx, absolute, options, take, outcome) ?? Effect.void
+    )
   }
 
   /**
@@ -266,11 +288,10 @@ export const make = Effect.gen(function*() {
     const running = startReplace(direct, directRequest(ctx, absolute, options, take), ({ exit, warnings }) => {
       const after = warnings.length === 0 ? undefined : logWarnings(warnings)
       if (Exit.isFailure(exit)) return onEnd({ _tag: "Done", exit: Exit.asVoid(exit), after })
-      if (exit.value === Fallback) {
-        const usual = replaceUsual(ctx, absolute, options, fillWith(take))
+      const usual = afterDirect(ctx, absolute, options, take, exit.value)
+      if (usual !== undefined) {
         return onEnd({ _tag: "More", effect: after === undefined ? usual : Effect.zipRight(after, usual) })
       }
-      createModes.set(absolute, exit.value)
       onEnd({ _tag: "Done", exit: Exit.void, after })
     })
     return { interrupt: (onStopped) => running.interrupt(({ warnings }) => onStopped(logWarnings(warnings))) }

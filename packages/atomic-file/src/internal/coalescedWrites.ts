@@ -109,11 +109,13 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
   }
 
   /** The batch's write is over: its members get its result. */
+  const complete = <E>(path: string, batch: Batch<E>, exit: Exit.Exit<void, E>) => {
+    close(path, batch)
+    batch.outcome.complete(exit)
+  }
+
   const finish = <E>(path: string, batch: Batch<E>) => (exit: Exit.Exit<void, E>): Effect.Effect<void> =>
-    Effect.sync(() => {
-      close(path, batch)
-      batch.outcome.complete(exit)
-    })
+    Effect.sync(() => complete(path, batch, exit))
 
   const leave = <E>(path: string, batch: Batch<E>): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -212,8 +214,7 @@ export const makeCoalescedWrites = (queue: KeyedQueue): CoalescedWrites => {
       if (state === "settled") return
       state = "settled"
       ticket.pass()
-      close(path, batch)
-      batch.outcome.complete(exit)
+      complete(path, batch, exit)
     }
     const started = Effect.async<Effect.Effect<void, E>>((resume) => {
       const running = start(takeFrom(path, batch), (ending) => {
